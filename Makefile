@@ -1,0 +1,58 @@
+# Soporte ecollect — the two commands a new user types are `make run` and
+# `make test`; both create .venv, install, and train only when data changed.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV        := .venv
+PY          := $(VENV)/bin/python
+STAMP       := $(VENV)/.installed
+MODEL       := models/ecollect.tar.gz
+TRAIN_INPUTS := config.yml domain.yml bot/catalog.yml $(shell find data -name '*.yml' 2>/dev/null)
+
+# Embedded defaults; any of them can be overridden from the environment.
+export BOT_DATA_DIR ?= $(CURDIR)/var
+export RASA_PORT    ?= 5005
+export ACTIONS_PORT ?= 5055
+export WEB_PORT     ?= 8000
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+export SQLALCHEMY_SILENCE_UBER_WARNING ?= 1
+export RASA_TELEMETRY_ENABLED ?= false
+
+.PHONY: help install sync train run test clean
+
+help:
+	@echo "make run    instala, entrena si hace falta y arranca el asistente (Ctrl-C para detener)"
+	@echo "make test   instala, entrena si hace falta y ejecuta todas las pruebas"
+	@echo "make train  solo entrena el modelo (si cambiaron los datos)"
+	@echo "make clean  borra el entorno, los modelos y los datos locales"
+
+$(STAMP): pyproject.toml constraints.txt
+	@python=$$(scripts/find-python.sh) && \
+	  { [ -x $(PY) ] || { echo "Creando $(VENV) con $$python"; "$$python" -m venv $(VENV); }; }
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	@touch $@
+
+install: $(STAMP)
+
+sync: $(STAMP)
+	$(PY) -m bot sync
+
+# `bot sync` rewrites generated files only when the catalog changed them, and
+# `rasa train` skips work its fingerprint says is done; touching the model
+# records that the current inputs are trained.
+$(MODEL): $(STAMP) $(TRAIN_INPUTS)
+	$(PY) -m bot sync
+	$(PY) -m rasa train --fixed-model-name ecollect --out models --num-threads 2
+	@touch $@
+
+train: $(MODEL)
+
+run: $(MODEL)
+	$(PY) -m bot run
+
+test: $(MODEL)
+	$(PY) -m pytest
+
+clean:
+	rm -rf $(VENV) models var .pytest_cache

@@ -1,0 +1,128 @@
+"""``python -m bot``: the project's command line.
+
+The JSON outputs of ``catalog --json`` and ``tickets list --json`` are a
+contract other tools rely on; keep their shape stable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Optional, Sequence
+
+from bot.catalog import CatalogError, get_catalog
+from bot.settings import Settings
+
+
+def _print_json(data: object) -> None:
+    json.dump(data, sys.stdout, ensure_ascii=False, indent=2)
+    sys.stdout.write("\n")
+
+
+def cmd_catalog(args: argparse.Namespace) -> int:
+    catalog = get_catalog()
+    if args.json:
+        _print_json(catalog.to_dict())
+        return 0
+    for category in catalog.categories:
+        print(category.name)
+        for rt in category.request_types:
+            new = "  (nuevo)" if rt.new else ""
+            print(f"  - {rt.name}{new}   [intent: {rt.intent}]")
+            for spec in rt.fields:
+                mark = "*" if spec.required else " "
+                print(f"      {mark} {spec.label}")
+                for option in spec.options:
+                    print(f"          · {option.name}")
+    for retired in catalog.retired:
+        target = catalog.request_type(retired.redirect.request_type_id)
+        print(f"Opción eliminada: {retired.name} -> {target.name if target else '?'}")
+    return 0
+
+
+def cmd_tickets_list(args: argparse.Namespace) -> int:
+    from bot.tickets import TicketStore
+
+    tickets = TicketStore.from_settings().list(limit=args.limit)
+    if args.json:
+        _print_json([t.to_dict() for t in tickets])
+        return 0
+    if not tickets:
+        print("No hay tickets.")
+        return 0
+    for t in tickets:
+        item = f" / {t.item}" if t.item else ""
+        print(f"{t.key}  {t.created_at:%Y-%m-%d %H:%M}  {t.status:<8} {t.request_type}{item}  <{t.email}>  [{t.channel}]")
+    return 0
+
+
+def cmd_tickets_show(args: argparse.Namespace) -> int:
+    from bot.tickets import TicketStore
+
+    ticket = TicketStore.from_settings().get(args.key)
+    if ticket is None:
+        print(f"No existe el ticket {args.key}.", file=sys.stderr)
+        return 1
+    _print_json(ticket.to_dict())
+    return 0
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    from bot.sync import generated_files
+
+    stale = []
+    for generated in generated_files(get_catalog()):
+        if args.check:
+            if not generated.is_current():
+                stale.append(generated.path)
+        elif generated.write():
+            print(f"actualizado: {generated.path}")
+    if stale:
+        for path in stale:
+            print(f"desactualizado respecto al catálogo: {path}", file=sys.stderr)
+        print("Ejecuta `python -m bot sync`.", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from bot.launcher import run_foreground
+
+    return run_foreground(Settings.from_env())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bot", description="Soporte ecollect")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    catalog = sub.add_parser("catalog", help="muestra el catálogo de la Mesa de ayuda")
+    catalog.add_argument("--json", action="store_true", help="salida JSON")
+    catalog.set_defaults(func=cmd_catalog)
+
+    tickets = sub.add_parser("tickets", help="tickets del almacén (BOT_DATA_DIR / TICKETS_DB_URL)")
+    tickets_sub = tickets.add_subparsers(dest="tickets_command", required=True)
+    listing = tickets_sub.add_parser("list", help="lista los tickets, del más nuevo al más antiguo")
+    listing.add_argument("--json", action="store_true", help="salida JSON")
+    listing.add_argument("--limit", type=int, default=None)
+    listing.set_defaults(func=cmd_tickets_list)
+    show = tickets_sub.add_parser("show", help="muestra un ticket")
+    show.add_argument("key")
+    show.set_defaults(func=cmd_tickets_show)
+
+    sync = sub.add_parser("sync", help="regenera domain/reglas/lookups desde el catálogo")
+    sync.add_argument("--check", action="store_true", help="solo comprueba; falla si algo está desactualizado")
+    sync.set_defaults(func=cmd_sync)
+
+    run = sub.add_parser("run", help="arranca el servidor de acciones y el servidor Rasa")
+    run.set_defaults(func=cmd_run)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except CatalogError as exc:
+        print(f"ERROR en el catálogo: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,87 @@
+"""Finding e-mail addresses and phone numbers inside free text.
+
+Used by the NLU component (so they show up as entities in every parse) and by
+the form when a customer answers with a sentence ("mi cel es el 315 777 8899").
+Detection uses phonenumbers' matcher and email-validator; the country of an
+ambiguous number is decided later, with the conversation's context.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+import phonenumbers
+from phonenumbers import Leniency, PhoneNumberMatcher
+
+from bot.validation import check_email
+
+_EMAIL_STRIP = "<>\"'.,;:()[]{}¡!¿?"
+
+
+@dataclass(frozen=True)
+class Found:
+    """A span of the message holding a contact datum."""
+
+    entity: str  # "email" or "phone"
+    value: str  # normalised e-mail, or the phone as typed (digits, optional +)
+    start: int
+    end: int
+
+
+def find_emails(text: str) -> list[Found]:
+    found: list[Found] = []
+    position = 0
+    for token in text.split():
+        start = text.index(token, position)
+        position = start + len(token)
+        if "@" not in token:
+            continue
+        stripped = token.strip(_EMAIL_STRIP)
+        check = check_email(stripped)
+        if check.ok and check.value:
+            offset = start + token.index(stripped)
+            found.append(Found("email", check.value, offset, offset + len(stripped)))
+    return found
+
+
+def _phone_value(raw: str) -> str:
+    digits = "".join(ch for ch in raw if ch.isdigit())
+    return ("+" + digits) if raw.strip().startswith("+") else digits
+
+
+def find_phones(text: str, countries: Sequence[str]) -> list[Found]:
+    """Phone numbers valid in at least one supported country, in text order."""
+    spans: dict[tuple[int, int], Found] = {}
+    blocked = [(f.start, f.end) for f in find_emails(text)]
+    regions: Iterable[str | None] = list(countries) + [None]
+    for region in regions:
+        for match in PhoneNumberMatcher(text, region or "ZZ", leniency=Leniency.VALID):
+            region_code = phonenumbers.region_code_for_number(match.number)
+            if region_code not in countries:
+                continue
+            if any(s <= match.start < e for s, e in blocked):
+                continue
+            if _inside_ticket_key(text, match.start):
+                continue
+            spans.setdefault(
+                (match.start, match.end),
+                Found("phone", _phone_value(match.raw_string), match.start, match.end),
+            )
+    # Overlapping matches from different regions: keep the longest.
+    result: list[Found] = []
+    for found in sorted(spans.values(), key=lambda f: (f.start, -(f.end - f.start))):
+        if result and found.start < result[-1].end:
+            continue
+        result.append(found)
+    return result
+
+
+def _inside_ticket_key(text: str, start: int) -> bool:
+    """Digits right after a ticket prefix like "ECO-" are a key, not a phone."""
+    before = text[max(0, start - 4) : start]
+    return before.endswith("-") and before[:-1].isalpha()
+
+
+def find_contacts(text: str, countries: Sequence[str]) -> list[Found]:
+    return sorted(find_emails(text) + find_phones(text, countries), key=lambda f: f.start)

@@ -1,0 +1,496 @@
+"""The ticket form: which slots it needs, how it reads answers, how it validates.
+
+Rasa runs one form, ``ticket_form``; this module makes it behave like the
+catalog's form for whichever request type the conversation is about. For each
+customer turn it decides:
+
+- which slots the current request type requires (from the catalog),
+- what the message fills (every datum of the opening message, the asked slot
+  on an answer, corrections on the summary),
+- whether the message is not an answer at all (cancel, a side question), so
+  Rasa hands it to a rule and comes back,
+- what is wrong with a refused value, as a response the customer reads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Optional
+
+from bot.catalog import Catalog, RequestType, RetiredOption
+from bot.contacts import find_emails, find_phones
+from bot.dialogue.turn import Say, Turn
+from bot.text import word_count
+from bot.validation import check_description, check_email, check_option, check_phone
+
+# Auxiliary slots of the form, besides the catalog's field ids.
+PHONE_COUNTRY = "phone_country"
+PHONE_CANDIDATES = "phone_candidates"
+CORRECTION_FIELD = "correction_field"
+AWAITING_CORRECTION = "awaiting_correction"
+CONFIRMATION = "confirmation"
+CONFIRMED = "send"
+_UNPARSED = "_unparsed"
+
+# Intents that are not answers to a question of the form: the form rejects the
+# turn and a rule answers them (then the form resumes, or stops on cancel).
+ESCAPE_INTENTS = frozenset(
+    {
+        "cancel",
+        "help",
+        "menu",
+        "ask_request_type_info",
+        "bot_challenge",
+        "chitchat",
+        "greet",
+        "out_of_scope",
+        "check_status",
+        "choose_request_type",
+        "choose_category",
+    }
+)
+# The subset that may interrupt a free-text description, when short and clear:
+# a description naturally reads like chitchat or a greeting sometimes.
+DESCRIPTION_ESCAPE_INTENTS = ESCAPE_INTENTS - {"chitchat", "greet", "out_of_scope"}
+ESCAPE_CONFIDENCE = 0.8
+ESCAPE_MAX_WORDS = 10
+AFFIRM_CONFIDENCE = 0.5
+# An opening message this long is taken as the description (shown in the summary).
+DESCRIPTION_PREFILL_MIN_WORDS = 8
+
+# Slots reset when a new request starts; contact data is kept for the next one.
+REQUEST_SLOTS = (
+    "item",
+    "description",
+    "attachment",
+    PHONE_COUNTRY,
+    PHONE_CANDIDATES,
+    CORRECTION_FIELD,
+    AWAITING_CORRECTION,
+    CONFIRMATION,
+    "redirected_from",
+)
+
+
+@dataclass
+class Step:
+    """Result of one form turn: slot updates, messages, and what to ask next."""
+
+    updates: dict[str, Any] = field(default_factory=dict)
+    says: list[Say] = field(default_factory=list)
+    next_slot: Optional[str] = None
+    reject: bool = False
+
+
+# --------------------------------------------------------------- requirements
+def required_slots(slots: Mapping[str, Any], catalog: Catalog) -> list[str]:
+    """Slots the current request type needs, in asking order."""
+    request_type = catalog.request_type(slots.get("request_type"))
+    if request_type is None:
+        return []
+    required: list[str] = []
+    for spec in request_type.fields:
+        if not spec.required:
+            continue
+        if spec.id == "phone" and slots.get(PHONE_CANDIDATES) and _empty(slots.get("phone")):
+            required.append(PHONE_COUNTRY)
+        required.append(spec.id)
+    if slots.get(AWAITING_CORRECTION):
+        required.append(CORRECTION_FIELD)
+    required.append(CONFIRMATION)
+    return required
+
+
+def next_slot(slots: Mapping[str, Any], catalog: Catalog) -> Optional[str]:
+    return next((s for s in required_slots(slots, catalog) if _empty(slots.get(s))), None)
+
+
+def _empty(value: Any) -> bool:
+    return value is None or value == "" or value == []
+
+
+# ----------------------------------------------------------------- extraction
+def _emails(text: str) -> list[str]:
+    return [f.value for f in find_emails(text)]
+
+
+def _phones(text: str, catalog: Catalog) -> list[str]:
+    return [f.value for f in find_phones(text, catalog.country_ids)]
+
+
+def _country_in(turn: Turn, text: str, catalog: Catalog) -> Optional[str]:
+    value = turn.entity("country")
+    if value and catalog.country(str(value).upper()):
+        return str(value).upper()
+    if turn.is_payload:
+        return None
+    matches = catalog.match_countries(text)
+    return matches[0].id if len(matches) == 1 else None
+
+
+def _retired_in(turn: Turn, text: str, request_type: RequestType, catalog: Catalog) -> Optional[RetiredOption]:
+    """A retired option of this request type asked for in this turn, if any."""
+    for retired in catalog.retired:
+        if retired.request_type_id != request_type.id:
+            continue
+        if turn.intent == retired.intent and (turn.is_payload or turn.confidence >= 0.5):
+            return retired
+        if retired.id in map(str, turn.entity_values(retired.field_id)):
+            return retired
+        if not turn.is_payload and retired in catalog.match_retired(text):
+            return retired
+    return None
+
+
+def _item_in(turn: Turn, text: str, request_type: RequestType, catalog: Catalog) -> Optional[str]:
+    """The ítem named in this turn: an option id, a retired option id, or None."""
+    spec = request_type.field("item")
+    if spec is None:
+        return None
+    retired = _retired_in(turn, text, request_type, catalog)
+    if retired is not None:
+        return retired.id
+    values = {str(v) for v in turn.entity_values("item")}
+    if len(values) == 1:
+        return values.pop()
+    if turn.is_payload:
+        return None
+    check = check_option(text, spec)
+    return check.value if check.ok else None
+
+
+def extract_start(turn: Turn, slots: Mapping[str, Any], catalog: Catalog, text: str) -> dict[str, Any]:
+    """Everything the opening message already says, so it is never asked."""
+    request_type = catalog.request_type(slots.get("request_type"))
+    if request_type is None or not text:
+        return {}
+    found: dict[str, Any] = {}
+    country = _country_in(turn, text, catalog)
+    if country and not slots.get("country"):
+        found["country"] = country
+    emails = _emails(text)
+    if emails and not slots.get("email"):
+        found["email"] = emails[0]
+    phones = _phones(text, catalog)
+    if phones and not slots.get("phone"):
+        found["phone"] = phones[0]
+    item = _item_in(turn, text, request_type, catalog)
+    if item:
+        found["item"] = item
+    if request_type.field("description") and word_count(text) >= DESCRIPTION_PREFILL_MIN_WORDS:
+        found["description"] = text
+    return found
+
+
+def _is_escape(turn: Turn, intents: frozenset[str]) -> bool:
+    if turn.intent not in intents:
+        return False
+    return turn.is_payload or turn.confidence >= ESCAPE_CONFIDENCE
+
+
+def extract_answer(turn: Turn, slots: Mapping[str, Any], catalog: Catalog) -> Optional[dict[str, Any]]:
+    """What an answer to the requested slot fills; None when it is no answer."""
+    requested = slots.get("requested_slot")
+    request_type = catalog.request_type(slots.get("request_type"))
+    if request_type is None or not requested:
+        return {}
+    text = turn.text.strip()
+
+    if requested == CONFIRMATION:
+        return _answer_confirmation(turn, request_type, catalog)
+    if requested == CORRECTION_FIELD:
+        return _answer_correction_field(turn, request_type, catalog)
+    if requested == "description":
+        return _answer_description(turn, slots, request_type, catalog)
+
+    value: Any = None
+    if requested == "email":
+        value = turn.entity("email") or next(iter(_emails(text)), None)
+    elif requested == "phone":
+        value = turn.entity("phone") or next(iter(_phones(text, catalog)), None)
+    elif requested == PHONE_COUNTRY:
+        value = _country_in(turn, text, catalog)
+    elif requested == "item":
+        value = _item_in(turn, text, request_type, catalog)
+    # Contact data the customer volunteers out of turn is kept, never asked again.
+    volunteered = {} if turn.is_payload else _volunteered(text, slots, request_type, catalog, requested)
+    if value is not None:
+        return {**volunteered, requested: value}
+    if volunteered:
+        return {**volunteered, requested: None, _UNPARSED: requested}
+    if _is_escape(turn, ESCAPE_INTENTS):
+        return None
+    # Not understood as an answer: validation refuses it with the reason and
+    # the form asks again. A button payload carries no text to judge.
+    return {requested: None if turn.is_payload else text, _UNPARSED: requested}
+
+
+def _volunteered(
+    text: str, slots: Mapping[str, Any], request_type: RequestType, catalog: Catalog, requested: str
+) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    if requested != "email" and request_type.field("email") and not slots.get("email"):
+        emails = _emails(text)
+        if emails:
+            found["email"] = emails[0]
+    if requested != "phone" and request_type.field("phone") and not slots.get("phone"):
+        phones = _phones(text, catalog)
+        if phones:
+            found["phone"] = phones[0]
+    if not slots.get("country"):
+        country = _country_in(Turn(text=text), text, catalog)
+        if country:
+            found["country"] = country
+    return found
+
+
+def _answer_description(
+    turn: Turn, slots: Mapping[str, Any], request_type: RequestType, catalog: Catalog
+) -> Optional[dict[str, Any]]:
+    text = turn.text.strip()
+    if _is_escape(turn, DESCRIPTION_ESCAPE_INTENTS) and (
+        turn.is_payload or word_count(text) <= ESCAPE_MAX_WORDS
+    ):
+        return None
+    if turn.is_payload:
+        return {"description": None, _UNPARSED: "description"}
+    found: dict[str, Any] = {"description": text}
+    # Contact data written inside the description is kept too.
+    emails, phones = _emails(text), _phones(text, catalog)
+    if emails and not slots.get("email"):
+        found["email"] = emails[0]
+    if phones and not slots.get("phone") and request_type.field("phone"):
+        found["phone"] = phones[0]
+    return found
+
+
+def _answer_confirmation(turn: Turn, request_type: RequestType, catalog: Catalog) -> Optional[dict[str, Any]]:
+    if turn.intent == "affirm" and (turn.is_payload or turn.confidence >= AFFIRM_CONFIDENCE):
+        return {CONFIRMATION: CONFIRMED}
+    correction = _correction(turn, request_type, catalog)
+    if correction:
+        return correction
+    if turn.intent in ("correct", "deny"):
+        return {AWAITING_CORRECTION: True}
+    if _is_escape(turn, ESCAPE_INTENTS):
+        return None
+    return {CONFIRMATION: None, _UNPARSED: CONFIRMATION}
+
+
+def _answer_correction_field(turn: Turn, request_type: RequestType, catalog: Catalog) -> Optional[dict[str, Any]]:
+    correction = _correction(turn, request_type, catalog)
+    if correction:
+        return {**correction, CORRECTION_FIELD: None}
+    if _is_escape(turn, ESCAPE_INTENTS):
+        return None
+    return {CORRECTION_FIELD: None, _UNPARSED: CORRECTION_FIELD}
+
+
+def _correction(turn: Turn, request_type: RequestType, catalog: Catalog) -> dict[str, Any]:
+    """Fields the customer wants changed, with the new value when the turn has it.
+
+    A field named without a new value is emptied, so the form asks it again and
+    then shows the summary again.
+    """
+    text = "" if turn.is_payload else turn.text
+    new_values: dict[str, Any] = {}
+    emails, phones = _emails(text), _phones(text, catalog)
+    if emails and request_type.field("email"):
+        new_values["email"] = emails[0]
+    if phones and request_type.field("phone"):
+        new_values["phone"] = phones[0]
+    item = _item_in(turn, text, request_type, catalog) if text or turn.entity("item") else None
+    if item:
+        new_values["item"] = item
+
+    named = [str(v) for v in turn.entity_values("field")] if turn.is_payload else []
+    if not named and text:
+        named = [f.id for f in catalog.fields_mentioned(text)]
+    named = [f for f in dict.fromkeys(named) if request_type.field(f) is not None]
+    if not named:
+        # "mi correo es otro: ana@x.co" names no field but carries its value.
+        named = list(new_values)
+    if not named:
+        return {}
+    updates: dict[str, Any] = {AWAITING_CORRECTION: False}
+    for field_id in named:
+        updates[field_id] = [] if field_id == "attachment" else new_values.get(field_id)
+        if field_id == "phone":
+            updates[PHONE_CANDIDATES] = None
+    return updates
+
+
+def attachments_in(turn: Turn, slots: Mapping[str, Any]) -> Optional[list[dict[str, Any]]]:
+    """Files the channel delivered with this message (``metadata["attachments"]``)."""
+    new = [
+        dict(a)
+        for a in turn.metadata.get("attachments") or ()
+        if isinstance(a, Mapping) and a.get("name")
+    ]
+    if not new:
+        return None
+    return list(slots.get("attachment") or []) + new
+
+
+# ----------------------------------------------------------------- validation
+Validated = tuple[dict[str, Any], list[Say]]
+
+
+def _validate_email(value: Any, slots: Mapping[str, Any], catalog: Catalog) -> Validated:
+    if value is None:
+        return {"email": None}, []
+    check = check_email(str(value))
+    if check.ok:
+        return {"email": check.value}, []
+    return {"email": None}, [Say(f"utter_invalid_email_{check.problem}", {"value": str(value)})]
+
+
+def _validate_phone(value: Any, slots: Mapping[str, Any], catalog: Catalog) -> Validated:
+    if value is None:
+        return {"phone": None}, []
+    check = check_phone(str(value), catalog.country_ids, slots.get("country"))
+    if check.ok:
+        updates: dict[str, Any] = {"phone": check.e164, PHONE_CANDIDATES: None}
+        if not slots.get("country"):
+            updates["country"] = check.country
+        return updates, []
+    if check.ambiguous:
+        return {"phone": None, PHONE_CANDIDATES: check.candidates}, []
+    return {"phone": None, PHONE_CANDIDATES: None}, [
+        Say(f"utter_invalid_phone_{check.problem}", {"value": str(value)})
+    ]
+
+
+def _validate_phone_country(value: Any, slots: Mapping[str, Any], catalog: Catalog) -> Validated:
+    candidates: dict[str, str] = dict(slots.get(PHONE_CANDIDATES) or {})
+    country = str(value).upper() if value else None
+    if country and country in candidates:
+        return {"phone": candidates[country], "country": country, PHONE_CANDIDATES: None, PHONE_COUNTRY: None}, []
+    names = " o ".join(c.name for c in catalog.countries if c.id in candidates)
+    return {PHONE_COUNTRY: None}, [Say("utter_invalid_phone_country", {"countries": names})]
+
+
+def _validate_item(value: Any, slots: Mapping[str, Any], catalog: Catalog) -> Validated:
+    request_type = catalog.request_type(slots.get("request_type"))
+    spec = request_type.field("item") if request_type else None
+    if value is None or spec is None:
+        return {"item": None}, []
+    retired = catalog.retired_option(str(value))
+    if retired is not None:
+        return redirect_retired(retired, catalog)
+    check = check_option(str(value), spec)
+    if check.ok:
+        return {"item": check.value}, []
+    return {"item": None}, [Say("utter_invalid_item", {"value": str(value), "label": spec.label})]
+
+
+def redirect_retired(retired: RetiredOption, catalog: Catalog) -> Validated:
+    """Switch the request to the retired option's redirect target, saying why."""
+    target = catalog.request_type(retired.redirect.request_type_id)
+    assert target is not None  # guaranteed by the catalog's own validation
+    category = catalog.category_of(target)
+    return (
+        {"item": None, "request_type": target.id, "redirected_from": retired.id},
+        [
+            Say("utter_retired_option", {"explanation": retired.explanation}),
+            Say("utter_redirect_started", {"category": category.name, "request_type": target.name}),
+        ],
+    )
+
+
+def _validate_description(value: Any, slots: Mapping[str, Any], catalog: Catalog) -> Validated:
+    request_type = catalog.request_type(slots.get("request_type"))
+    spec = request_type.field("description") if request_type else None
+    if value is None or spec is None:
+        return {"description": None}, []
+    check = check_description(str(value), spec)
+    if check.ok:
+        return {"description": check.value}, []
+    return {"description": None}, [
+        Say(f"utter_invalid_description_{check.problem}", {"min_words": spec.min_words})
+    ]
+
+
+def _validate_country(value: Any, slots: Mapping[str, Any], catalog: Catalog) -> Validated:
+    country = catalog.country(str(value).upper()) if value else None
+    return ({"country": country.id}, []) if country else ({}, [])
+
+
+_VALIDATORS: dict[str, Callable[[Any, Mapping[str, Any], Catalog], Validated]] = {
+    # Order matters: the country decides ambiguous phones, the ítem may switch
+    # the request type and so change which other fields apply.
+    "country": _validate_country,
+    "item": _validate_item,
+    PHONE_COUNTRY: _validate_phone_country,
+    "phone": _validate_phone,
+    "email": _validate_email,
+    "description": _validate_description,
+}
+
+_UNPARSED_SAYS = {
+    CONFIRMATION: "utter_confirmation_help",
+    CORRECTION_FIELD: "utter_invalid_correction_field",
+}
+
+
+def validate(updates: Mapping[str, Any], slots: Mapping[str, Any], catalog: Catalog) -> Validated:
+    """Validate candidate slot values; refused ones come back empty, with a reason."""
+    pending = dict(updates)
+    unparsed = pending.pop(_UNPARSED, None)
+    merged = dict(slots)
+    result: dict[str, Any] = {}
+    says: list[Say] = []
+    ordered = [k for k in _VALIDATORS if k in pending] + [k for k in pending if k not in _VALIDATORS]
+    for key in ordered:
+        validator = _VALIDATORS.get(key)
+        if pending[key] is None and key == unparsed:
+            changes = {key: None}
+            noted = [k for k in pending if k not in (key, "country") and pending[k] is not None]
+            if noted:
+                messages = [Say("utter_noted_still_missing")]
+            else:
+                messages = [Say(_UNPARSED_SAYS.get(key, "utter_answer_not_understood"))]
+        elif validator is None:
+            changes, messages = {key: pending[key]}, []
+        else:
+            changes, messages = validator(pending[key], merged, catalog)
+        result.update(changes)
+        merged.update(changes)
+        says.extend(messages)
+    return result, says
+
+
+# ----------------------------------------------------------------------- turn
+def step(
+    turn: Turn,
+    slots: Mapping[str, Any],
+    catalog: Catalog,
+    candidates: Optional[Mapping[str, Any]] = None,
+) -> Step:
+    """Run the form for one turn."""
+    if catalog.request_type(slots.get("request_type")) is None:
+        return Step(next_slot=None)
+    if turn.mode == "start":
+        text = slots.get("original_text") or ("" if turn.is_payload else turn.text)
+        updates = extract_start(turn, slots, catalog, str(text or ""))
+    elif turn.mode == "answer":
+        answer = extract_answer(turn, slots, catalog)
+        if answer is None:
+            return Step(reject=True)
+        updates = answer
+    else:
+        updates = {}
+    says: list[Say] = []
+    if turn.mode != "resume":
+        attachments = attachments_in(turn, slots)
+        if attachments is not None:
+            updates["attachment"] = attachments
+            says.append(Say("utter_attachment_received", {"count": len(attachments)}))
+    # Values Rasa passes as candidates (prefilled before activation) are only
+    # re-validated when they differ from what the slot already holds.
+    for key, value in (candidates or {}).items():
+        if key not in updates and value != slots.get(key):
+            updates[key] = value
+    validated, messages = validate(updates, slots, catalog)
+    merged = {**slots, **validated}
+    return Step(validated, says + messages, next_slot(merged, catalog))

@@ -1,0 +1,98 @@
+"""What the form says when it asks for a slot, including the summary.
+
+Button titles and field labels come from the catalog; the sentences around
+them are domain responses (``utter_ask_*``), so wording lives in one place.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Mapping
+
+from bot.catalog import Catalog, RequestType
+from bot.dialogue.form import CONFIRMATION, CORRECTION_FIELD, PHONE_CANDIDATES, PHONE_COUNTRY
+from bot.dialogue.turn import Button, Say
+from bot.validation import format_phone
+
+
+def payload(intent: str, **entities: Any) -> str:
+    """A button payload Rasa parses without NLU: ``/intent{"entity": "value"}``."""
+    if not entities:
+        return f"/{intent}"
+    return f"/{intent}{json.dumps(entities, ensure_ascii=False, separators=(',', ':'))}"
+
+
+def type_path(request_type: RequestType, catalog: Catalog) -> str:
+    """"Categoría → Tipo", how the portal names a request type in context."""
+    return f"{catalog.category_of(request_type).name} → {request_type.name}"
+
+
+def _attachment_names(value: Any, catalog: Catalog) -> str:
+    names = [str(a.get("name")) for a in value or () if isinstance(a, Mapping)]
+    return ", ".join(names) if names else catalog.label("none")
+
+
+def summary(slots: Mapping[str, Any], catalog: Catalog) -> str:
+    """Every field of the request with its value, one per line."""
+    request_type = catalog.request_type(slots.get("request_type"))
+    if request_type is None:
+        return ""
+    lines = [f"• {catalog.label('request_type')}: {type_path(request_type, catalog)}"]
+    for spec in request_type.fields:
+        value = slots.get(spec.id)
+        if spec.kind == "option":
+            option = spec.option(value)
+            shown = option.name if option else catalog.label("none")
+        elif spec.kind == "phone":
+            shown = format_phone(value) if value else catalog.label("none")
+        elif spec.kind == "attachment":
+            shown = _attachment_names(value, catalog)
+        else:
+            shown = str(value) if value else catalog.label("none")
+        lines.append(f"• {spec.label}: {shown}")
+    return "\n".join(lines)
+
+
+def ask(slot: str, slots: Mapping[str, Any], catalog: Catalog) -> list[Say]:
+    """The question for ``slot`` in the current request."""
+    request_type = catalog.request_type(slots.get("request_type"))
+    if request_type is None:
+        return []
+    spec = request_type.field(slot)
+    if slot == "item" and spec is not None:
+        buttons = tuple(Button(o.name, payload("inform", item=o.id)) for o in spec.options)
+        return [Say("utter_ask_item", {"label": spec.label}, buttons)]
+    if slot == "description":
+        retired = catalog.retired_option(slots.get("redirected_from"))
+        if retired is not None:
+            return [Say("utter_ask_description_redirect", {"prompt": retired.redirect.description_prompt})]
+        return [Say("utter_ask_description", {"request_type": request_type.name})]
+    if slot == "email" and spec is not None:
+        return [Say("utter_ask_email", {"label": spec.label})]
+    if slot == "phone":
+        return [Say("utter_ask_phone")]
+    if slot == PHONE_COUNTRY:
+        candidates: Mapping[str, str] = slots.get(PHONE_CANDIDATES) or {}
+        countries = [c for c in catalog.countries if c.id in candidates]
+        buttons = tuple(Button(c.name, payload("inform", country=c.id)) for c in countries)
+        return [
+            Say(
+                "utter_ask_phone_country",
+                {"countries": " y ".join(c.name for c in countries)},
+                buttons,
+            )
+        ]
+    if slot == CONFIRMATION:
+        buttons = (
+            Button(catalog.label("send"), payload("affirm")),
+            Button(catalog.label("correct"), payload("correct")),
+            Button(catalog.label("cancel"), payload("cancel")),
+        )
+        return [Say("utter_ask_confirmation", {"summary": summary(slots, catalog)}, buttons)]
+    if slot == CORRECTION_FIELD:
+        buttons = tuple(
+            Button(f.short_label if f.kind == "email" else f.label, payload("correct", field=f.id))
+            for f in request_type.fields
+        )
+        return [Say("utter_ask_correction_field", {}, buttons)]
+    return []

@@ -1,0 +1,118 @@
+"""Turning a confirmed form into a ticket, and telling the customer its key."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Mapping, Optional
+
+from bot.catalog import Catalog
+from bot.dialogue.form import CONFIRMATION, CONFIRMED, next_slot
+from bot.dialogue.prompts import type_path
+from bot.dialogue.requests import reset_request
+from bot.dialogue.turn import Say, Turn
+from bot.tickets import NewTicket, TicketStore, TicketStoreError
+from bot.tickets.model import Attachment
+
+Outcome = tuple[dict[str, Any], list[Say]]
+
+
+def build_ticket(slots: Mapping[str, Any], turn: Turn, catalog: Catalog) -> Optional[NewTicket]:
+    """The ticket the slots describe, or None when they are not a confirmed, complete request."""
+    request_type = catalog.request_type(slots.get("request_type"))
+    if request_type is None or slots.get(CONFIRMATION) != CONFIRMED:
+        return None
+    if next_slot({**slots, CONFIRMATION: CONFIRMED}, catalog) is not None:
+        return None  # a required field is missing: never store an incomplete ticket
+    item_spec = request_type.field("item")
+    item = item_spec.option(slots.get("item")) if item_spec else None
+    category = catalog.category_of(request_type)
+    return NewTicket(
+        category_id=category.id,
+        category=category.name,
+        request_type_id=request_type.id,
+        request_type=request_type.name,
+        item_id=item.id if item else None,
+        item=item.name if item else None,
+        email=str(slots.get("email")),
+        phone=slots.get("phone") or None,
+        description=slots.get("description") if request_type.field("description") else None,
+        original_text=slots.get("original_text"),
+        redirected_from=slots.get("redirected_from"),
+        attachments=tuple(Attachment.from_dict(a) for a in slots.get("attachment") or ()),
+        channel=turn.channel or "desconocido",
+        conversation_id=turn.sender_id,
+    )
+
+
+def idempotency_key(turn: Turn) -> str:
+    """One key per confirming message: a retried action finds its own ticket."""
+    marker = turn.message_id or (f"{turn.timestamp:.6f}" if turn.timestamp is not None else turn.text)
+    return f"{turn.sender_id}:{marker}"
+
+
+def submit(slots: Mapping[str, Any], turn: Turn, catalog: Catalog, store: TicketStore) -> Outcome:
+    ticket = build_ticket(slots, turn, catalog)
+    if ticket is None:
+        if slots.get("request_type") is None:
+            # No request in course: a "sí" after a created ticket, or a start
+            # that already explained it did not recognise the option.
+            return {}, ([Say("utter_anything_else")] if slots.get("ticket_key") else [])
+        return {}, [Say("utter_nothing_to_submit")]
+    try:
+        stored, _created = store.create(ticket, idempotency_key(turn))
+    except TicketStoreError:
+        # Slots are kept: the customer can retry with "enviar" and lose nothing.
+        return {}, [Say("utter_ticket_store_unavailable")]
+    request_type = catalog.request_type(stored.request_type_id)
+    path = type_path(request_type, catalog) if request_type else stored.request_type
+    says = [Say("utter_ticket_created", {"key": stored.key, "request_type": path, "email": stored.email})]
+    retired = catalog.retired_option(stored.redirected_from)
+    if retired is not None:
+        says.append(Say("utter_redirect_closing", {"closing": retired.redirect.closing}))
+    updates = {**reset_request(), "original_text": None, "ticket_key": stored.key}
+    return updates, says
+
+
+def ticket_keys_in(text: str, catalog: Catalog) -> list[str]:
+    """Ticket keys written in any case and spacing ("eco 123", "ECO-000123")."""
+    prefix = re.escape(catalog.ticket_prefix)
+    return [
+        f"{catalog.ticket_prefix}-{int(number):06d}"
+        for number in re.findall(rf"\b{prefix}\s*-?\s*(\d{{1,9}})\b", text, flags=re.IGNORECASE)
+    ]
+
+
+def status(turn: Turn, slots: Mapping[str, Any], catalog: Catalog, store: TicketStore) -> list[Say]:
+    """A ticket's status, shown only to its conversation or its requester's e-mail."""
+    email = slots.get("email")
+    try:
+        keys = ticket_keys_in(turn.text, catalog)
+        if not keys:
+            own = store.list(limit=3, email=email, conversation_id=turn.sender_id)
+            if not own:
+                return [Say("utter_ask_ticket_key", {"example": f"{catalog.ticket_prefix}-000123"})]
+            return [_status_say(t) for t in own]
+        says = []
+        for key in keys:
+            ticket = store.get(key)
+            if ticket is None:
+                says.append(Say("utter_ticket_not_found", {"key": key}))
+            elif ticket.conversation_id != turn.sender_id and (not email or ticket.email != email):
+                says.append(Say("utter_ticket_not_yours", {"key": key}))
+            else:
+                says.append(_status_say(ticket))
+        return says
+    except TicketStoreError:
+        return [Say("utter_ticket_store_unavailable_status")]
+
+
+def _status_say(ticket: Any) -> Say:
+    return Say(
+        "utter_ticket_status",
+        {
+            "key": ticket.key,
+            "request_type": ticket.request_type,
+            "status": ticket.status_label,
+            "updated": ticket.updated_at.strftime("%Y-%m-%d %H:%M UTC"),
+        },
+    )

@@ -1,0 +1,238 @@
+"""Start the assistant's servers together and stop them together.
+
+``make run`` calls ``python -m bot run``: the action server and the Rasa server
+(REST and socket.io channels, HTTP API behind a token), in the foreground,
+stopped as a group by Ctrl-C. Tests use the same ``Servers`` class, so what
+they drive is what a user starts.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Optional
+
+from bot.settings import PROJECT_ROOT, Settings
+
+READY_TIMEOUT_S = 300.0
+
+
+class LaunchError(RuntimeError):
+    """A server could not start; the message says which and why."""
+
+
+def api_token(settings: Settings) -> str:
+    """The HTTP API token: ``RASA_API_TOKEN``, or one generated once and kept.
+
+    Keeping the generated token in the data directory lets the CLI and tests
+    talk to a server started earlier without configuration.
+    """
+    if settings.rasa_api_token:
+        return settings.rasa_api_token
+    path = settings.data_dir / "rasa_api_token"
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_urlsafe(32)
+    path.write_text(token + "\n", encoding="utf-8")
+    path.chmod(0o600)
+    return token
+
+
+def child_env(settings: Settings) -> dict[str, str]:
+    """Environment for the servers: every variable endpoints.yml references is set."""
+    env = dict(os.environ)
+    env.update(
+        {
+            "BOT_DATA_DIR": str(settings.data_dir),
+            "TICKETS_DB_URL": settings.tickets_db_url,
+            "RASA_PORT": str(settings.rasa_port),
+            "ACTIONS_PORT": str(settings.actions_port),
+            "WEB_PORT": str(settings.web_port),
+            "RASA_API_TOKEN": api_token(settings),
+            "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    return env
+
+
+@dataclass
+class Server:
+    name: str
+    command: list[str]
+    health_url: str
+    process: Optional[subprocess.Popen] = None  # type: ignore[type-arg]
+
+    def start(self, env: dict[str, str], output: Optional[IO[bytes]]) -> None:
+        self.process = subprocess.Popen(
+            self.command,
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT if output is not None else None,
+            start_new_session=True,  # its own group: Ctrl-C reaches it through us
+        )
+
+    def healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(self.health_url, timeout=2) as response:
+                return response.status == 200
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def exit_code(self) -> Optional[int]:
+        return self.process.poll() if self.process else None
+
+    def stop(self, timeout: float = 20.0) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        try:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        except ProcessLookupError:
+            pass
+
+
+@dataclass
+class Servers:
+    """The action server and the Rasa server, started and stopped as one."""
+
+    settings: Settings
+    log_path: Optional[Path] = None
+    cors_origins: tuple[str, ...] = ()
+    servers: list[Server] = field(default_factory=list)
+    _log: Optional[IO[bytes]] = None
+
+    def __post_init__(self) -> None:
+        s = self.settings
+        python = sys.executable
+        origins = self.cors_origins or (f"http://localhost:{s.web_port}", f"http://127.0.0.1:{s.web_port}")
+        cors: list[str] = []
+        for origin in origins:
+            cors += ["--cors", origin]
+        self.servers = [
+            Server(
+                "servidor de acciones",
+                [python, "-m", "rasa_sdk", "--actions", "actions", "--port", str(s.actions_port)],
+                f"http://127.0.0.1:{s.actions_port}/health",
+            ),
+            Server(
+                "servidor Rasa",
+                [
+                    python, "-m", "rasa", "run",
+                    "--enable-api",
+                    "--auth-token", api_token(s),
+                    "--port", str(s.rasa_port),
+                    "--credentials", str(PROJECT_ROOT / "credentials.yml"),
+                    "--endpoints", str(PROJECT_ROOT / "endpoints.yml"),
+                    "--model", str(s.model_path),
+                    *cors,
+                ],
+                f"http://127.0.0.1:{s.rasa_port}/",
+            ),
+        ]
+
+    def start(self) -> "Servers":
+        if not self.settings.model_path.exists():
+            raise LaunchError(
+                f"No existe el modelo {self.settings.model_path}. Ejecuta `make train` (o `make run`, que entrena si hace falta)."
+            )
+        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        if self.log_path is not None:
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            self._log = self.log_path.open("ab")
+        env = child_env(self.settings)
+        for server in self.servers:
+            server.start(env, self._log)
+        return self
+
+    def wait_ready(self, timeout: float = READY_TIMEOUT_S) -> None:
+        deadline = time.monotonic() + timeout
+        pending = list(self.servers)
+        while pending:
+            for server in list(pending):
+                code = server.exit_code()
+                if code is not None:
+                    self.stop()
+                    where = f" (registro: {self.log_path})" if self.log_path else ""
+                    raise LaunchError(f"El {server.name} terminó al arrancar con código {code}{where}.")
+                if server.healthy():
+                    pending.remove(server)
+            if pending and time.monotonic() > deadline:
+                self.stop()
+                names = ", ".join(s.name for s in pending)
+                raise LaunchError(f"Tiempo de espera agotado: no respondió {names}.")
+            time.sleep(0.5)
+
+    def stop(self) -> None:
+        for server in reversed(self.servers):
+            server.stop()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def first_exited(self) -> Optional[Server]:
+        return next((s for s in self.servers if s.exit_code() is not None), None)
+
+    def __enter__(self) -> "Servers":
+        self.start()
+        self.wait_ready()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def run_foreground(settings: Settings) -> int:
+    """``python -m bot run``: start everything, print where it is, wait for Ctrl-C."""
+    servers = Servers(settings)
+    stopping = False
+
+    def _stop(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        servers.start()
+        print("Arrancando el servidor de acciones y el servidor Rasa (puede tardar un minuto)...", flush=True)
+        servers.wait_ready()
+    except LaunchError as exc:
+        print(f"ERROR: {exc}", file=sys.stderr)
+        servers.stop()
+        return 1
+    s = settings
+    print(
+        "\nSoporte ecollect está listo:\n"
+        f"  API REST de Rasa:   http://localhost:{s.rasa_port}/webhooks/rest/webhook\n"
+        f"  Socket.IO (widget): http://localhost:{s.rasa_port}/socket.io\n"
+        f"  Servidor de acciones: http://localhost:{s.actions_port}/health\n"
+        f"  Token de la API HTTP de Rasa: guardado en {s.data_dir / 'rasa_api_token'} (o RASA_API_TOKEN)\n"
+        f"  Tickets: python -m bot tickets list   (datos en {s.data_dir})\n"
+        "Pulsa Ctrl-C para detener todo.\n",
+        flush=True,
+    )
+    code = 0
+    while not stopping:
+        exited = servers.first_exited()
+        if exited is not None:
+            print(f"ERROR: el {exited.name} se detuvo (código {exited.exit_code()}); deteniendo todo.", file=sys.stderr)
+            code = 1
+            break
+        time.sleep(0.5)
+    print("Deteniendo...", flush=True)
+    servers.stop()
+    return code

@@ -1,0 +1,48 @@
+"""Settings read from the environment, with the embedded defaults.
+
+One place for every variable the project reads, so that the launcher, the
+action server, the CLI and the tests agree on where data lives.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise SystemExit(f"{name} debe ser un número entero (valor actual: {raw!r})") from exc
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    tickets_db_url: str
+    rasa_port: int
+    actions_port: int
+    web_port: int
+    rasa_api_token: str
+    model_path: Path
+
+    @classmethod
+    def from_env(cls) -> "Settings":
+        data_dir = Path(os.environ.get("BOT_DATA_DIR") or PROJECT_ROOT / "var").resolve()
+        tickets_url = os.environ.get("TICKETS_DB_URL") or f"sqlite:///{data_dir / 'tickets.db'}"
+        return cls(
+            data_dir=data_dir,
+            tickets_db_url=tickets_url,
+            rasa_port=_int("RASA_PORT", 5005),
+            actions_port=_int("ACTIONS_PORT", 5055),
+            web_port=_int("WEB_PORT", 8000),
+            rasa_api_token=os.environ.get("RASA_API_TOKEN", ""),
+            model_path=Path(os.environ.get("BOT_MODEL") or PROJECT_ROOT / "models" / "ecollect.tar.gz"),
+        )

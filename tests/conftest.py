@@ -1,0 +1,128 @@
+"""Shared fixtures: the catalog, isolated ticket stores, and the real servers.
+
+The trained model comes from `make test` (one per run, reused by every test
+that needs it); tests that need it skip with a clear reason only when run
+outside make without a model, never silently pass.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from bot.catalog import Catalog, get_catalog
+from bot.settings import PROJECT_ROOT, Settings
+from bot.tickets import TicketStore
+
+MODEL = PROJECT_ROOT / "models" / "ecollect.tar.gz"
+
+
+@pytest.fixture(scope="session")
+def catalog() -> Catalog:
+    return get_catalog()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> TicketStore:
+    return TicketStore(f"sqlite:///{tmp_path / 'tickets.db'}")
+
+
+@pytest.fixture(scope="session")
+def model_path() -> Path:
+    if not MODEL.exists():
+        pytest.fail(f"{MODEL} no existe: ejecuta las pruebas con `make test`, que entrena el modelo.")
+    return MODEL
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Chat:
+    """A customer talking to the real Rasa server over the REST channel."""
+
+    base_url: str
+    sender: str = field(default_factory=lambda: f"test-{uuid.uuid4().hex[:10]}")
+    transcript: list[tuple[str, list[dict[str, Any]]]] = field(default_factory=list)
+
+    def say(self, text: str, metadata: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        body: dict[str, Any] = {"sender": self.sender, "message": text}
+        if metadata:
+            body["metadata"] = metadata
+        request = urllib.request.Request(
+            f"{self.base_url}/webhooks/rest/webhook",
+            data=json.dumps(body).encode("utf-8"),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=60) as response:
+            replies = json.loads(response.read())
+        self.transcript.append((text, replies))
+        return replies
+
+    @staticmethod
+    def text(replies: list[dict[str, Any]]) -> str:
+        return "\n".join(r.get("text", "") for r in replies)
+
+    @staticmethod
+    def payloads(replies: list[dict[str, Any]]) -> list[str]:
+        return [b["payload"] for r in replies for b in r.get("buttons", [])]
+
+    def dump(self) -> str:
+        lines = []
+        for text, replies in self.transcript:
+            lines.append(f">> {text}")
+            lines.extend(f"   << {r.get('text', '')} {[b['title'] for b in r.get('buttons', [])]}" for r in replies)
+        return "\n".join(lines)
+
+
+@dataclass
+class RunningAssistant:
+    settings: Settings
+    store: TicketStore
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.settings.rasa_port}"
+
+    def chat(self) -> Chat:
+        return Chat(self.base_url)
+
+
+@pytest.fixture(scope="session")
+def assistant(model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningAssistant]:
+    """The real action server and Rasa server, started once per test run."""
+    from bot.launcher import Servers
+
+    data_dir = tmp_path_factory.mktemp("assistant-data")
+    saved = dict(os.environ)
+    os.environ.update(
+        {
+            "BOT_DATA_DIR": str(data_dir),
+            "RASA_PORT": str(free_port()),
+            "ACTIONS_PORT": str(free_port()),
+            "WEB_PORT": str(free_port()),
+            "RASA_API_TOKEN": "token-de-pruebas",
+        }
+    )
+    os.environ.pop("TICKETS_DB_URL", None)
+    settings = Settings.from_env()
+    servers = Servers(settings, log_path=data_dir / "servers.log")
+    try:
+        servers.start()
+        servers.wait_ready()
+        yield RunningAssistant(settings, TicketStore(settings.tickets_db_url))
+    finally:
+        servers.stop()
+        os.environ.clear()
+        os.environ.update(saved)

@@ -1,0 +1,240 @@
+"""Each custom action, run with rasa_sdk's Tracker and CollectingDispatcher."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any, Optional
+
+import pytest
+from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions import actions as act
+
+
+def tracker(
+    text: str = "",
+    intent: Optional[str] = None,
+    confidence: float = 0.95,
+    slots: Optional[dict[str, Any]] = None,
+    entities: Optional[list[dict[str, Any]]] = None,
+    events: Optional[list[dict[str, Any]]] = None,
+    active_loop: Optional[str] = None,
+    ranking: Optional[list[dict[str, Any]]] = None,
+    sender: str = "conv-test",
+) -> Tracker:
+    latest = {
+        "text": text,
+        "intent": {"name": intent, "confidence": confidence},
+        "entities": entities or [],
+        "intent_ranking": ranking or [],
+        "message_id": "msg-1",
+    }
+    if events is None:
+        events = [
+            {"event": "action", "name": "action_listen"},
+            {"event": "user", "text": text, "parse_data": latest, "input_channel": "rest", "timestamp": 1.0},
+            {"event": "action", "name": "action_extract_slots"},
+        ]
+    return Tracker(
+        sender_id=sender,
+        slots=dict(slots or {}),
+        latest_message=latest,
+        events=events,
+        paused=False,
+        followup_action=None,
+        active_loop={"name": active_loop} if active_loop else {},
+        latest_action_name=events[-1].get("name") if events else None,
+    )
+
+
+def run(action: Any, t: Tracker) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    dispatcher = CollectingDispatcher()
+    events = asyncio.run(action.run(dispatcher, t, {}))
+    return events, dispatcher.messages
+
+
+def slot_sets(events: list[dict[str, Any]]) -> dict[str, Any]:
+    return {e["name"]: e["value"] for e in events if e.get("event") == "slot"}
+
+
+def responses(messages: list[dict[str, Any]]) -> list[str]:
+    return [m["response"] for m in messages]
+
+
+@pytest.fixture
+def tickets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("TICKETS_DB_URL", f"sqlite:///{tmp_path / 'tickets.db'}")
+    act.ticket_store.cache_clear()
+    yield act.ticket_store()
+    act.ticket_store.cache_clear()
+
+
+def form_events(text: str, intent: str, mode: str = "answer") -> list[dict[str, Any]]:
+    parse = {"text": text, "intent": {"name": intent, "confidence": 0.95}, "entities": []}
+    events = [
+        {"event": "action", "name": "action_listen"},
+        {"event": "user", "text": text, "parse_data": parse},
+        {"event": "action", "name": "action_extract_slots"},
+    ]
+    if mode == "start":
+        events.append({"event": "action", "name": "action_start_request"})
+    events += [{"event": "slot", "name": "requested_slot", "value": None}, {"event": "action", "name": "ticket_form"}]
+    return events
+
+
+def test_validate_ticket_form_fills_and_asks_next() -> None:
+    t = tracker(
+        "mi correo es ana@empresa.com", "inform",
+        slots={"request_type": "gestion_archivos", "item": "falla_cargue_usuarios", "requested_slot": "email"},
+        events=form_events("mi correo es ana@empresa.com", "inform"),
+    )
+    events, messages = run(act.ValidateTicketForm(), t)
+    assert slot_sets(events) == {"email": "ana@empresa.com", "requested_slot": "confirmation"}
+    assert messages == []
+
+
+def test_validate_ticket_form_rejects_a_cancel() -> None:
+    t = tracker(
+        "cancelar", "cancel", slots={"request_type": "gestion_archivos", "requested_slot": "email"},
+        events=form_events("cancelar", "cancel"),
+    )
+    events, messages = run(act.ValidateTicketForm(), t)
+    assert events == [] and messages == []
+
+
+def test_validate_ticket_form_on_start_reads_the_opening_message() -> None:
+    text = "no me sale el reporte de transacciones"
+    t = tracker(
+        text, "gestion_archivos",
+        slots={"request_type": "gestion_archivos", "original_text": text},
+        events=form_events(text, "gestion_archivos", mode="start"),
+    )
+    events, _ = run(act.ValidateTicketForm(), t)
+    assert slot_sets(events) == {"item": "falla_reporte_transacciones", "requested_slot": "email"}
+
+
+def test_ask_item_offers_the_catalog_options_as_buttons() -> None:
+    _, messages = run(act.AskItem(), tracker(slots={"request_type": "gestion_archivos"}))
+    (message,) = messages
+    assert message["response"] == "utter_ask_item"
+    payloads = [b["payload"] for b in message["buttons"]]
+    assert len(payloads) == 4
+    assert all(p.startswith('/inform{"item":') for p in payloads)
+    assert not any("eliminacion" in p for p in payloads)
+
+
+def test_ask_confirmation_shows_the_summary_with_three_buttons() -> None:
+    slots = {"request_type": "gestion_archivos", "item": "falla_cargue_cartera", "email": "ana@empresa.com"}
+    _, messages = run(act.AskConfirmation(), tracker(slots=slots))
+    (message,) = messages
+    assert message["response"] == "utter_ask_confirmation"
+    assert "ana@empresa.com" in message["summary"]
+    assert [b["payload"] for b in message["buttons"]] == ["/affirm", "/correct", "/cancel"]
+
+
+def test_start_request_sets_the_type_from_the_intent() -> None:
+    events, messages = run(act.ActionStartRequest(), tracker("el pse no carga", "pago_en_linea"))
+    slots = slot_sets(events)
+    assert slots["request_type"] == "pago_en_linea" and slots["original_text"] == "el pse no carga"
+    assert responses(messages) == ["utter_request_started"]
+
+
+def test_redirect_retired_explains_and_offers() -> None:
+    text = "necesito borrar facturas de la cartera"
+    events, messages = run(act.ActionRedirectRetired(), tracker(text, "cambio_registros_cartera"))
+    assert responses(messages) == ["utter_retired_option", "utter_redirect_offer"]
+    assert "cargue de cartera" in messages[0]["explanation"]
+    accept = messages[1]["buttons"][0]["payload"]
+    assert accept.startswith("/choose_request_type")
+    assert json.loads(accept[len("/choose_request_type"):]) == {
+        "request_type": "acompanamiento_tecnico", "redirected_from": "eliminacion_actualizacion_cartera",
+    }
+    assert slot_sets(events)["offered_request_type"] == "acompanamiento_tecnico"
+
+
+def test_decline_offer_reminds_where_to_do_it() -> None:
+    slots = {"offered_request_type": "acompanamiento_tecnico", "offered_redirect": "eliminacion_actualizacion_cartera"}
+    events, messages = run(act.ActionDeclineOffer(), tracker("no", "deny", slots=slots))
+    assert responses(messages) == ["utter_offer_declined"]
+    assert "cargue de cartera" in messages[0]["declined"]
+    assert slot_sets(events)["offered_request_type"] is None
+
+
+def test_cancel_request_deactivates_the_form() -> None:
+    events, messages = run(
+        act.ActionCancelRequest(),
+        tracker("cancelar", "cancel", slots={"request_type": "pago_en_linea", "email": "a@b.co"}, active_loop="ticket_form"),
+    )
+    assert responses(messages) == ["utter_request_cancelled"]
+    assert any(e["event"] == "active_loop" and e["name"] is None for e in events)
+    assert slot_sets(events)["request_type"] is None
+    assert "email" not in slot_sets(events)
+
+
+def test_create_ticket_stores_it_and_tells_the_key(tickets) -> None:
+    slots = {"request_type": "gestion_archivos", "item": "falla_cargue_cartera", "email": "ana@empresa.com", "confirmation": "send"}
+    events, messages = run(act.ActionCreateTicket(), tracker("/affirm", "affirm", slots=slots))
+    (ticket,) = tickets.list()
+    assert ticket.channel == "rest" and ticket.conversation_id == "conv-test"
+    assert slot_sets(events)["ticket_key"] == ticket.key
+    assert messages[0]["key"] == ticket.key
+
+
+def test_check_status_for_own_ticket(tickets) -> None:
+    slots = {"request_type": "gestion_archivos", "item": "falla_cargue_cartera", "email": "ana@empresa.com", "confirmation": "send"}
+    run(act.ActionCreateTicket(), tracker("/affirm", "affirm", slots=slots))
+    _, messages = run(act.ActionCheckStatus(), tracker("¿cómo va mi solicitud ECO-000001?", "check_status"))
+    assert responses(messages) == ["utter_ticket_status"]
+    assert messages[0]["key"] == "ECO-000001"
+
+
+def test_show_menu_and_choose_category() -> None:
+    _, messages = run(act.ActionShowMenu(), tracker("/menu", "menu"))
+    assert len(messages[0]["buttons"]) == 5
+    entities = [{"entity": "category", "value": "funcionalidades_ecollect"}]
+    _, messages = run(act.ActionChooseCategory(), tracker("/choose_category", "choose_category", entities=entities))
+    (message,) = messages
+    assert message["response"] == "utter_menu_request_types"
+    assert len(message["buttons"]) == 5  # four types plus "back"
+    assert "en el proceso de pago" in message["options"]  # portal descriptions shown
+
+
+def test_suggestions_offer_the_likeliest_types_plus_other() -> None:
+    ranking = [
+        {"name": "pago_en_linea", "confidence": 0.41},
+        {"name": "greet", "confidence": 0.2},
+        {"name": "nuevo_medio_pago", "confidence": 0.3},
+        {"name": "falla_experiencia_usuario", "confidence": 0.2},
+        {"name": "multipayment", "confidence": 0.01},
+    ]
+    events, messages = run(act.ActionSuggestRequestTypes(), tracker("pagos raros", "nlu_fallback", 0.4, ranking=ranking))
+    payloads = [b["payload"] for b in messages[0]["buttons"]]
+    assert payloads == [
+        '/choose_request_type{"request_type":"pago_en_linea"}',
+        '/choose_request_type{"request_type":"nuevo_medio_pago"}',
+        '/choose_request_type{"request_type":"falla_experiencia_usuario"}',
+        "/other",
+    ]
+    assert slot_sets(events)["fallback_count"] == 1
+    # A second miss in a row shows the guided menu instead.
+    events, messages = run(act.ActionSuggestRequestTypes(), tracker("???", "nlu_fallback", 0.2, ranking=ranking, slots={"fallback_count": 1}))
+    assert responses(messages) == ["utter_fallback_menu", "utter_menu_categories"]
+
+
+def test_explain_request_type() -> None:
+    entities = [{"entity": "request_type", "value": "acompanamiento_tecnico"}]
+    _, messages = run(act.ActionExplainRequestType(), tracker("¿qué es el acompañamiento técnico?", "ask_request_type_info", entities=entities))
+    assert responses(messages) == ["utter_request_type_info"]
+    assert messages[0]["explanation"].startswith("Funciona como un recurso adicional")
+
+
+def test_greet_other_and_form_help() -> None:
+    _, messages = run(act.ActionGreet(), tracker("hola", "greet"))
+    assert messages[0]["buttons"][0]["payload"] == "/menu"
+    _, messages = run(act.ActionOther(), tracker("/other", "other"))
+    assert responses(messages) == ["utter_ask_rephrase"]
+    _, messages = run(act.ActionFormHelp(), tracker("ayuda", "help", slots={"request_type": "capacitaciones"}))
+    assert responses(messages) == ["utter_form_help"] and messages[0]["request_type"] == "Capacitaciones"
