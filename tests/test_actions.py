@@ -238,3 +238,27 @@ def test_greet_other_and_form_help() -> None:
     assert responses(messages) == ["utter_ask_rephrase"]
     _, messages = run(act.ActionFormHelp(), tracker("ayuda", "help", slots={"request_type": "capacitaciones"}))
     assert responses(messages) == ["utter_form_help"] and messages[0]["request_type"] == "Capacitaciones"
+
+
+@pytest.mark.parametrize(
+    "action, slots, response, buttons",
+    [
+        (act.AskDescription(), {"request_type": "pago_en_linea"}, "utter_ask_description", 0),
+        (act.AskDescription(), {"request_type": "acompanamiento_tecnico", "redirected_from": "eliminacion_actualizacion_cartera"}, "utter_ask_description_redirect", 0),
+        (act.AskEmail(), {"request_type": "pago_en_linea"}, "utter_ask_email", 0),
+        (act.AskPhone(), {"request_type": "pago_en_linea"}, "utter_ask_phone", 0),
+        (act.AskPhoneCountry(), {"request_type": "pago_en_linea", "phone_candidates": {"MX": "+528291234567", "DO": "+18291234567"}}, "utter_ask_phone_country", 2),
+        (act.AskCorrectionField(), {"request_type": "gestion_archivos"}, "utter_ask_correction_field", 3),
+    ],
+)
+def test_every_form_question(action, slots: dict, response: str, buttons: int) -> None:
+    _, messages = run(action, tracker(slots=slots))
+    (message,) = messages
+    assert message["response"] == response
+    assert len(message["buttons"] or []) == buttons
+
+
+def test_redirect_description_prompt_comes_from_the_catalog() -> None:
+    slots = {"request_type": "acompanamiento_tecnico", "redirected_from": "eliminacion_actualizacion_cartera"}
+    _, messages = run(act.AskDescription(), tracker(slots=slots))
+    assert "registros de cartera" in messages[0]["prompt"]
