@@ -19,12 +19,13 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 export SQLALCHEMY_SILENCE_UBER_WARNING ?= 1
 export RASA_TELEMETRY_ENABLED ?= false
 
-.PHONY: help install sync train run test clean
+.PHONY: help install sync train run test clean bench-nlu
 
 help:
 	@echo "make run    instala, entrena si hace falta y arranca el asistente (Ctrl-C para detener)"
 	@echo "make test   instala, entrena si hace falta y ejecuta todas las pruebas"
 	@echo "make train  solo entrena el modelo (si cambiaron los datos)"
+	@echo "make bench-nlu  mide el NLU en el conjunto de evaluación frente al pipeline por defecto de Rasa"
 	@echo "make clean  borra el entorno, los modelos y los datos locales"
 
 $(STAMP): pyproject.toml constraints.txt
@@ -53,6 +54,10 @@ run: $(MODEL)
 
 test: $(MODEL)
 	$(PY) -m pytest
+
+bench-nlu: $(STAMP)
+	$(PY) -m bot sync
+	$(PY) -m bot bench nlu --out results/bench-nlu
 
 clean:
 	rm -rf $(VENV) models var .pytest_cache

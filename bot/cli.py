@@ -86,6 +86,14 @@ def cmd_sync(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_nlu(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from bot.nlu_eval import run_bench
+
+    return run_bench(Path(args.out), get_catalog(), baseline=not args.no_baseline)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from bot.launcher import run_foreground
 
@@ -113,6 +121,13 @@ def build_parser() -> argparse.ArgumentParser:
     sync = sub.add_parser("sync", help="regenera domain/reglas/lookups desde el catálogo")
     sync.add_argument("--check", action="store_true", help="solo comprueba; falla si algo está desactualizado")
     sync.set_defaults(func=cmd_sync)
+
+    bench = sub.add_parser("bench", help="benchmarks")
+    bench_sub = bench.add_subparsers(dest="bench_command", required=True)
+    bench_nlu = bench_sub.add_parser("nlu", help="NLU en el conjunto de evaluación, frente al pipeline por defecto de Rasa")
+    bench_nlu.add_argument("--out", default="results/bench-nlu", help="carpeta de resultados")
+    bench_nlu.add_argument("--no-baseline", action="store_true", help="no entrenar el pipeline por defecto")
+    bench_nlu.set_defaults(func=cmd_bench_nlu)
 
     run = sub.add_parser("run", help="arranca el servidor de acciones y el servidor Rasa")
     run.set_defaults(func=cmd_run)

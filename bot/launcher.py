@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Optional
 
-from bot.settings import PROJECT_ROOT, Settings
+from bot.settings import PROJECT_ROOT, Settings, quiet_rasa_env
 
 READY_TIMEOUT_S = 300.0
 
@@ -49,7 +49,7 @@ def api_token(settings: Settings) -> str:
 
 def child_env(settings: Settings) -> dict[str, str]:
     """Environment for the servers: every variable endpoints.yml references is set."""
-    env = dict(os.environ)
+    env = quiet_rasa_env()
     env.update(
         {
             "BOT_DATA_DIR": str(settings.data_dir),

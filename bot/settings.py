@@ -12,6 +12,18 @@ from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
+# Rasa's telemetry and its Sentry error reports would send data to third
+# parties (and try the network) from every `rasa` process; off unless the
+# deployer explicitly turns them on.
+QUIET_RASA_ENV = {"RASA_TELEMETRY_ENABLED": "false"}
+
+
+def quiet_rasa_env(base: dict[str, str] | None = None) -> dict[str, str]:
+    env = dict(os.environ if base is None else base)
+    for key, value in QUIET_RASA_ENV.items():
+        env.setdefault(key, value)
+    return env
+
 
 def _int(name: str, default: int) -> int:
     raw = os.environ.get(name, "").strip()

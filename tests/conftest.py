@@ -19,10 +19,13 @@ from typing import Any, Iterator
 import pytest
 
 from bot.catalog import Catalog, get_catalog
-from bot.settings import PROJECT_ROOT, Settings
+from bot.settings import PROJECT_ROOT, Settings, quiet_rasa_env
 from bot.tickets import TicketStore
 
 MODEL = PROJECT_ROOT / "models" / "ecollect.tar.gz"
+
+# Every `rasa` subprocess a test starts inherits this: no telemetry, no Sentry.
+os.environ.update(quiet_rasa_env())
 
 
 @pytest.fixture(scope="session")

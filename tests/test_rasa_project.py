@@ -6,12 +6,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bot.settings import PROJECT_ROOT
+from bot.settings import PROJECT_ROOT, quiet_rasa_env
 
 
 def rasa(*args: str, cwd: Path = PROJECT_ROOT) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "rasa", *args], cwd=cwd, capture_output=True, text=True, timeout=900
+        [sys.executable, "-m", "rasa", *args], cwd=cwd, capture_output=True, text=True, timeout=900,
+        env=quiet_rasa_env(),
     )
 
 
