@@ -8,6 +8,7 @@ VENV        := .venv
 PY          := $(VENV)/bin/python
 STAMP       := $(VENV)/.installed
 MODEL       := models/ecollect.tar.gz
+WIDGET_DEPS := widget/node_modules/socket.io-client/dist/socket.io.min.js
 TRAIN_INPUTS := config.yml domain.yml bot/catalog.yml $(shell find data -name '*.yml' 2>/dev/null)
 
 # Embedded defaults; any of them can be overridden from the environment.
@@ -34,7 +35,13 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
 	@touch $@
 
-install: $(STAMP)
+# The web widget's only dependency, socket.io-client, from the npm registry.
+$(WIDGET_DEPS): widget/package.json widget/package-lock.json
+	@command -v npm >/dev/null || { echo "ERROR: falta npm (Node.js) para instalar el widget web."; exit 1; }
+	npm ci --prefix widget --no-audit --no-fund --silent
+	@touch $@
+
+install: $(STAMP) $(WIDGET_DEPS)
 
 sync: $(STAMP)
 	$(PY) -m bot sync
@@ -49,15 +56,15 @@ $(MODEL): $(STAMP) $(TRAIN_INPUTS)
 
 train: $(MODEL)
 
-run: $(MODEL)
+run: $(MODEL) $(WIDGET_DEPS)
 	$(PY) -m bot run
 
-test: $(MODEL)
-	$(PY) -m pytest
+test: $(MODEL) $(WIDGET_DEPS)
+	@CHROMIUM=$$(scripts/ensure-chromium.sh) && export CHROMIUM && $(PY) -m pytest
 
 bench-nlu: $(STAMP)
 	$(PY) -m bot sync
 	$(PY) -m bot bench nlu --out results/bench-nlu
 
 clean:
-	rm -rf $(VENV) models var .pytest_cache
+	rm -rf $(VENV) models var results .pytest_cache widget/node_modules

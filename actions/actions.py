@@ -7,6 +7,7 @@ here, so the logic is tested without an action server.
 
 from __future__ import annotations
 
+import dataclasses
 from functools import lru_cache
 from typing import Any, Dict, Iterable, List, Mapping, Text, Tuple
 
@@ -15,6 +16,7 @@ from rasa_sdk.events import ActiveLoop, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from bot.attachments import AttachmentStore
 from bot.catalog import get_catalog
 from bot.dialogue import form, navigation, prompts, requests, submit
 from bot.dialogue.turn import Say, Turn
@@ -28,8 +30,19 @@ def ticket_store() -> TicketStore:
     return TicketStore.from_settings()
 
 
+@lru_cache(maxsize=1)
+def attachment_store() -> AttachmentStore:
+    return AttachmentStore.from_settings()
+
+
 def turn_of(tracker: Tracker) -> Turn:
-    return Turn.from_tracker(tracker.sender_id, tracker.latest_message or {}, tracker.events or [])
+    """The latest turn, with attachment references resolved against the store."""
+    turn = Turn.from_tracker(tracker.sender_id, tracker.latest_message or {}, tracker.events or [])
+    references = turn.metadata.get("attachments")
+    if not references:
+        return turn
+    metadata = {**turn.metadata, "attachments": attachment_store().resolve(references)}
+    return dataclasses.replace(turn, metadata=metadata)
 
 
 def say(dispatcher: CollectingDispatcher, says: Iterable[Say]) -> None:
@@ -224,6 +237,13 @@ class ActionFormHelp(DialogueAction):
 
     def respond(self, turn: Turn, tracker: Tracker) -> Outcome:
         return {}, navigation.form_help(tracker.slots, get_catalog())
+
+
+class ActionReceiveAttachment(DialogueAction):
+    action_name = "action_receive_attachment"
+
+    def respond(self, turn: Turn, tracker: Tracker) -> Outcome:
+        return requests.receive_attachment(turn, tracker.slots, get_catalog())
 
 
 def _registered() -> Dict[str, type]:

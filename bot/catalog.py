@@ -59,6 +59,10 @@ class FieldSpec:
     options: tuple[Option, ...] = ()
     min_words: int = 0
     min_chars: int = 0
+    # Attachment fields only: size and type limits, content type -> extensions.
+    max_bytes: int = 0
+    max_files: int = 0
+    allowed_types: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def option(self, option_id: Optional[str]) -> Optional[Option]:
         return next((o for o in self.options if o.id == option_id), None)
@@ -215,6 +219,10 @@ class Catalog:
     def match_retired(self, text: str) -> list[RetiredOption]:
         return best_matches(text, self.retired)
 
+    @property
+    def attachment_field(self) -> FieldSpec:
+        return next(f for f in self.field_defs.values() if f.kind == "attachment")
+
     def fields_mentioned(self, text: str) -> list[FieldSpec]:
         """Every field the text names ("el correo y el teléfono están mal")."""
         norm = normalize(text)
@@ -324,6 +332,9 @@ def _field_def(field_id: str, raw: dict[str, Any]) -> FieldSpec:
         aliases=_tuple(raw.get("aliases")),
         min_words=int(raw.get("min_words", 0)),
         min_chars=int(raw.get("min_chars", 0)),
+        max_bytes=int(raw.get("max_bytes", 0)),
+        max_files=int(raw.get("max_files", 0)),
+        allowed_types={str(t): tuple(str(e).lower() for e in exts) for t, exts in (raw.get("allowed_types") or {}).items()},
     )
 
 
@@ -348,6 +359,9 @@ def _field_use(raw: dict[str, Any], defs: dict[str, FieldSpec], where: str) -> F
         options=options,
         min_words=base.min_words,
         min_chars=base.min_chars,
+        max_bytes=base.max_bytes,
+        max_files=base.max_files,
+        allowed_types=base.allowed_types,
     )
 
 
@@ -457,6 +471,9 @@ def _validate(catalog: Catalog) -> None:
             )
     if not catalog.countries:
         raise CatalogError("the catalog lists no countries")
+    for spec in catalog.field_defs.values():
+        if spec.kind == "attachment" and (spec.max_bytes <= 0 or spec.max_files <= 0 or not spec.allowed_types):
+            raise CatalogError(f"field {spec.id!r}: attachments need max_bytes, max_files and allowed_types")
 
 
 def load_catalog_file(path: Path) -> Catalog:

@@ -94,6 +94,13 @@ def cmd_bench_nlu(args: argparse.Namespace) -> int:
     return run_bench(Path(args.out), get_catalog(), baseline=not args.no_baseline)
 
 
+def cmd_web(args: argparse.Namespace) -> int:
+    from bot.web.app import serve
+
+    serve(Settings.from_env())
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from bot.launcher import run_foreground
 
@@ -129,7 +136,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench_nlu.add_argument("--no-baseline", action="store_true", help="no entrenar el pipeline por defecto")
     bench_nlu.set_defaults(func=cmd_bench_nlu)
 
-    run = sub.add_parser("run", help="arranca el servidor de acciones y el servidor Rasa")
+    web = sub.add_parser("web", help="servidor web: página de chat, widget y adjuntos (WEB_PORT)")
+    web.set_defaults(func=cmd_web)
+
+    run = sub.add_parser("run", help="arranca el servidor de acciones, el servidor Rasa y el servidor web")
     run.set_defaults(func=cmd_run)
     return parser
 

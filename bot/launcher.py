@@ -1,7 +1,8 @@
 """Start the assistant's servers together and stop them together.
 
-``make run`` calls ``python -m bot run``: the action server and the Rasa server
-(REST and socket.io channels, HTTP API behind a token), in the foreground,
+``make run`` calls ``python -m bot run``: the action server, the Rasa server
+(REST, socket.io, WhatsApp and Teams channels, HTTP API behind a token) and
+the web server (chat page, widget, uploads), in the foreground,
 stopped as a group by Ctrl-C. Tests use the same ``Servers`` class, so what
 they drive is what a user starts.
 """
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Optional
 
+from bot.channels.common import CHANNEL_ENV
 from bot.settings import PROJECT_ROOT, Settings, quiet_rasa_env
 
 READY_TIMEOUT_S = 300.0
@@ -50,6 +52,8 @@ def api_token(settings: Settings) -> str:
 def child_env(settings: Settings) -> dict[str, str]:
     """Environment for the servers: every variable endpoints.yml references is set."""
     env = quiet_rasa_env()
+    for name in CHANNEL_ENV:
+        env.setdefault(name, "")  # absent secrets: that channel is off, the rest starts
     env.update(
         {
             "BOT_DATA_DIR": str(settings.data_dir),
@@ -142,6 +146,11 @@ class Servers:
                 ],
                 f"http://127.0.0.1:{s.rasa_port}/",
             ),
+            Server(
+                "servidor web",
+                [python, "-m", "bot", "web"],
+                f"http://127.0.0.1:{s.web_port}/salud",
+            ),
         ]
 
     def start(self) -> "Servers":
@@ -217,6 +226,7 @@ def run_foreground(settings: Settings) -> int:
     s = settings
     print(
         "\nSoporte ecollect está listo:\n"
+        f"  Chat web:           http://localhost:{s.web_port}/\n"
         f"  API REST de Rasa:   http://localhost:{s.rasa_port}/webhooks/rest/webhook\n"
         f"  Socket.IO (widget): http://localhost:{s.rasa_port}/socket.io\n"
         f"  Servidor de acciones: http://localhost:{s.actions_port}/health\n"

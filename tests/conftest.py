@@ -93,6 +93,7 @@ class Chat:
 class RunningAssistant:
     settings: Settings
     store: TicketStore
+    twilio: Any = None  # tests.fake_twilio.FakeTwilio behind the WhatsApp channel
 
     @property
     def base_url(self) -> str:
@@ -106,26 +107,37 @@ class RunningAssistant:
 def assistant(model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningAssistant]:
     """The real action server and Rasa server, started once per test run."""
     from bot.launcher import Servers
+    from tests.fake_twilio import SID, TOKEN, start_fake_twilio
 
     data_dir = tmp_path_factory.mktemp("assistant-data")
     saved = dict(os.environ)
+    rasa_port = free_port()
+    twilio, stop_twilio = start_fake_twilio()
     os.environ.update(
         {
             "BOT_DATA_DIR": str(data_dir),
-            "RASA_PORT": str(free_port()),
+            "RASA_PORT": str(rasa_port),
             "ACTIONS_PORT": str(free_port()),
             "WEB_PORT": str(free_port()),
             "RASA_API_TOKEN": "token-de-pruebas",
+            # WhatsApp on, against the local fake of Twilio; Teams stays off.
+            "TWILIO_ACCOUNT_SID": SID,
+            "TWILIO_AUTH_TOKEN": TOKEN,
+            "TWILIO_WHATSAPP_NUMBER": "whatsapp:+14155238886",
+            "TWILIO_API_URL": twilio.api_url,
+            "WHATSAPP_PUBLIC_URL": f"http://127.0.0.1:{rasa_port}/webhooks/whatsapp/webhook",
         }
     )
-    os.environ.pop("TICKETS_DB_URL", None)
+    for name in ("TICKETS_DB_URL", "TEAMS_APP_ID", "TEAMS_APP_PASSWORD"):
+        os.environ.pop(name, None)
     settings = Settings.from_env()
     servers = Servers(settings, log_path=data_dir / "servers.log")
     try:
         servers.start()
         servers.wait_ready()
-        yield RunningAssistant(settings, TicketStore(settings.tickets_db_url))
+        yield RunningAssistant(settings, TicketStore(settings.tickets_db_url), twilio)
     finally:
         servers.stop()
+        stop_twilio()
         os.environ.clear()
         os.environ.update(saved)

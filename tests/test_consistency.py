@@ -25,10 +25,10 @@ MIN_EXAMPLES_PER_REQUEST_TYPE = 25
 GENERAL_INTENTS = {
     "greet", "goodbye", "thanks", "affirm", "deny", "cancel", "help", "menu", "other",
     "bot_challenge", "chitchat", "out_of_scope", "inform", "correct",
-    "ask_request_type_info", "choose_category", "choose_request_type", "check_status",
+    "ask_request_type_info", "choose_category", "choose_request_type", "check_status", "attach",
 }
 # Intents only ever sent by buttons, so they need no training examples.
-PAYLOAD_ONLY_INTENTS = {"other", "choose_request_type"}
+PAYLOAD_ONLY_INTENTS = {"other", "choose_request_type", "attach"}
 
 
 def load(path: Path) -> dict:

@@ -242,11 +242,40 @@ def test_summary_lists_every_field_with_catalog_labels(catalog: Catalog) -> None
     assert catalog.category_of(rt).name in text
 
 
+def attachment(n: int) -> dict[str, Any]:
+    return {"id": f"id-{n:020d}", "name": f"error{n}.png", "content_type": "image/png", "size": 1200, "path": f"/x/{n}"}
+
+
 def test_attachments_from_the_channel_are_kept(catalog: Catalog) -> None:
     slots = {"request_type": "pago_en_linea", "requested_slot": "description"}
-    meta = {"attachments": [{"name": "error.png", "content_type": "image/png", "size": 1200}]}
+    meta = {"attachments": [attachment(1)]}
     step = form.step(turn("adjunto el pantallazo del error que sale al pagar", metadata=meta), slots, catalog)
-    assert step.updates["attachment"] == [{"name": "error.png", "content_type": "image/png", "size": 1200}]
+    assert step.updates["attachment"] == [attachment(1)]
+    assert step.updates["description"].startswith("adjunto el pantallazo")
+    assert "utter_attachment_received" in responses(step)
+
+
+def test_a_file_alone_answers_nothing_and_the_question_is_asked_again(catalog: Catalog) -> None:
+    slots = {"request_type": "pago_en_linea", "requested_slot": "description", "attachment": [attachment(1)]}
+    step = form.step(turn("/attach", "attach", metadata={"attachments": [attachment(2)]}), slots, catalog)
+    assert step.updates == {"attachment": [attachment(1), attachment(2)]}
+    assert responses(step) == ["utter_attachment_received"]
+    assert step.next_slot == "description"
+
+
+def test_attachments_beyond_the_limit_are_refused(catalog: Catalog) -> None:
+    limit = catalog.attachment_field.max_files
+    slots = {"request_type": "pago_en_linea", "requested_slot": "description", "attachment": [attachment(i) for i in range(limit)]}
+    step = form.step(turn("/attach", "attach", metadata={"attachments": [attachment(99)]}), slots, catalog)
+    assert "attachment" not in step.updates or len(step.updates["attachment"]) == limit
+    assert responses(step) == ["utter_attachment_limit"]
+
+
+def test_whatsapp_sender_number_fills_the_phone(catalog: Catalog) -> None:
+    slots = {"request_type": "pago_en_linea", "original_text": "el pse no sirve"}
+    step = form.step(turn("el pse no sirve", "pago_en_linea", mode="start", metadata={"sender_phone": "+5215512345678"}), slots, catalog)
+    assert step.updates["phone"] == "+525512345678" and step.updates["country"] == "MX"
+    assert step.next_slot == "description"  # never asked for the phone
 
 
 # ------------------------------------------------------------- turn modes

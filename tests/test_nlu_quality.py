@@ -11,7 +11,6 @@ import re
 import unicodedata
 from pathlib import Path
 
-import pytest
 
 from bot.catalog import Catalog
 from bot.nlu_eval import (

@@ -30,6 +30,7 @@ CORRECTION_FIELD = "correction_field"
 AWAITING_CORRECTION = "awaiting_correction"
 CONFIRMATION = "confirmation"
 CONFIRMED = "send"
+ATTACH_INTENT = "attach"  # sent by channels with a file and no words
 _UNPARSED = "_unparsed"
 
 # Intents that are not answers to a question of the form: the form rejects the
@@ -320,16 +321,36 @@ def _correction(turn: Turn, request_type: RequestType, catalog: Catalog) -> dict
     return updates
 
 
-def attachments_in(turn: Turn, slots: Mapping[str, Any]) -> Optional[list[dict[str, Any]]]:
-    """Files the channel delivered with this message (``metadata["attachments"]``)."""
-    new = [
-        dict(a)
-        for a in turn.metadata.get("attachments") or ()
-        if isinstance(a, Mapping) and a.get("name")
-    ]
+def attachments_in(turn: Turn, slots: Mapping[str, Any], catalog: Catalog) -> tuple[Optional[list[dict[str, Any]]], list[Say]]:
+    """Files delivered with this message, added to those already attached.
+
+    ``metadata["attachments"]`` holds records the action layer has already
+    resolved from the attachment store (never paths sent by a client).
+    """
+    new = [dict(a) for a in turn.metadata.get("attachments") or () if isinstance(a, Mapping) and a.get("id")]
     if not new:
-        return None
-    return list(slots.get("attachment") or []) + new
+        return None, []
+    current = list(slots.get("attachment") or [])
+    known = {a.get("id") for a in current}
+    new = [a for a in new if a["id"] not in known]
+    limit = catalog.attachment_field.max_files
+    room = max(0, limit - len(current))
+    says = [Say("utter_attachment_received", {"names": ", ".join(a["name"] for a in new[:room]), "count": len(current) + len(new[:room])})] if new[:room] else []
+    if len(new) > room:
+        says.append(Say("utter_attachment_limit", {"max_files": limit}))
+    return current + new[:room], says
+
+
+def channel_contacts(turn: Turn, slots: Mapping[str, Any]) -> dict[str, Any]:
+    """Contact data the channel itself vouches for (the WhatsApp sender's number).
+
+    It fills the phone instead of asking for it; the summary shows it, so the
+    customer confirms or corrects it there.
+    """
+    phone = turn.metadata.get("sender_phone")
+    if phone and not slots.get("phone"):
+        return {"phone": str(phone)}
+    return {}
 
 
 # ----------------------------------------------------------------- validation
@@ -473,6 +494,8 @@ def step(
     if turn.mode == "start":
         text = slots.get("original_text") or ("" if turn.is_payload else turn.text)
         updates = extract_start(turn, slots, catalog, str(text or ""))
+    elif turn.mode == "answer" and turn.intent == ATTACH_INTENT:
+        updates = {}  # a file alone answers nothing; the pending question is asked again
     elif turn.mode == "answer":
         answer = extract_answer(turn, slots, catalog)
         if answer is None:
@@ -482,10 +505,12 @@ def step(
         updates = {}
     says: list[Say] = []
     if turn.mode != "resume":
-        attachments = attachments_in(turn, slots)
+        for key, value in channel_contacts(turn, slots).items():
+            updates.setdefault(key, value)
+        attachments, attachment_says = attachments_in(turn, slots, catalog)
         if attachments is not None:
             updates["attachment"] = attachments
-            says.append(Say("utter_attachment_received", {"count": len(attachments)}))
+        says.extend(attachment_says)
     # Values Rasa passes as candidates (prefilled before activation) are only
     # re-validated when they differ from what the slot already holds.
     for key, value in (candidates or {}).items():

@@ -22,9 +22,13 @@ OFFERED_REDIRECT = "offered_redirect"
 Outcome = tuple[dict[str, Any], list[Say]]
 
 
-def reset_request() -> dict[str, Any]:
-    """Empty every per-request slot; contact data (e-mail, phone, country) stays."""
-    updates: dict[str, Any] = {slot: None for slot in REQUEST_SLOTS}
+def reset_request(keep_attachments: bool = False) -> dict[str, Any]:
+    """Empty every per-request slot; contact data (e-mail, phone, country) stays.
+
+    Files sent before the request started belong to it, so starting a request
+    keeps them; creating or cancelling one clears them.
+    """
+    updates: dict[str, Any] = {slot: None for slot in REQUEST_SLOTS if not (keep_attachments and slot == "attachment")}
     updates.update(
         {
             "request_type": None,
@@ -51,7 +55,7 @@ def start_request(turn: Turn, slots: Mapping[str, Any], catalog: Catalog) -> Out
         retired = catalog.retired_option(requested)
         if retired is not None:
             # A retired option picked directly: explain, then open its target.
-            updates = {**reset_request(), "original_text": None, "fallback_count": 0}
+            updates = {**reset_request(keep_attachments=True), "original_text": None, "fallback_count": 0}
             changes, says = redirect_retired(retired, catalog)
             return {**updates, **changes}, says
         request_type = catalog.request_type(requested)
@@ -62,7 +66,7 @@ def start_request(turn: Turn, slots: Mapping[str, Any], catalog: Catalog) -> Out
         request_type = catalog.request_type_for_intent(turn.intent)
 
     accepted_offer = request_type is not None and request_type == offered_type
-    updates = reset_request()
+    updates = reset_request(keep_attachments=True)
     updates["fallback_count"] = 0
     if accepted_offer:
         # The words that led to the offer are the request's opening message.
@@ -128,3 +132,13 @@ def cancel(slots: Mapping[str, Any], form_active: bool, catalog: Catalog) -> Out
     if form_active and request_type is not None:
         return updates, [Say("utter_request_cancelled", {"request_type": request_type.name})]
     return updates, [Say("utter_nothing_to_cancel")]
+
+
+def receive_attachment(turn: Turn, slots: Mapping[str, Any], catalog: Catalog) -> Outcome:
+    """A file sent outside a form: kept for the request the customer opens next."""
+    from bot.dialogue.form import attachments_in
+
+    attachments, says = attachments_in(turn, slots, catalog)
+    if attachments is None:
+        return {}, [Say("utter_attachment_missing")]
+    return {"attachment": attachments}, says + [Say("utter_attachment_kept")]

@@ -1,0 +1,1 @@
+"""Input/output channels beyond Rasa's own REST and socket.io: WhatsApp, Teams."""

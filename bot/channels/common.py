@@ -1,0 +1,89 @@
+"""What every connector of this project shares.
+
+A channel whose secrets are absent must not stop the assistant: it is
+replaced by a ``DisabledChannel`` that logs one line at start-up and answers
+its webhook with 503, while the other channels run.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+from datetime import datetime, timezone
+from typing import Any, Awaitable, Callable, Iterable, Mapping, Optional, Text
+
+from rasa.core.channels.channel import InputChannel, UserMessage
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+logger = logging.getLogger(__name__)
+
+# Environment variables referenced from credentials.yml. Rasa refuses to start
+# when a referenced variable is unset, so the launcher sets absent ones to ""
+# and each connector decides it is off.
+CHANNEL_ENV = (
+    "TWILIO_ACCOUNT_SID",
+    "TWILIO_AUTH_TOKEN",
+    "TWILIO_WHATSAPP_NUMBER",
+    "TWILIO_API_URL",
+    "WHATSAPP_PUBLIC_URL",
+    "TEAMS_APP_ID",
+    "TEAMS_APP_PASSWORD",
+    "TEAMS_TENANT_ID",
+    "TEAMS_OPENID_URL",
+    "TEAMS_TOKEN_URL",
+)
+
+
+def retryable_status(status: int) -> bool:
+    """Provider answers worth retrying: throttling and server errors."""
+    return status == 429 or status >= 500
+
+
+def parse_retry_after(value: Optional[str]) -> Optional[float]:
+    """Seconds to wait from a Retry-After header (seconds or HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+
+
+def missing_credentials(credentials: Optional[Mapping[str, Any]], required: Iterable[str]) -> list[str]:
+    credentials = credentials or {}
+    return [key for key in required if not str(credentials.get(key) or "").strip()]
+
+
+class DisabledChannel(InputChannel):
+    """Stands in for a channel whose secrets are not configured."""
+
+    def __init__(self, channel_name: str, label: str, missing: list[str]) -> None:
+        self._name = channel_name
+        self.missing = missing
+        logger.warning("Canal %s desactivado: faltan %s en el entorno.", label, ", ".join(missing))
+
+    def name(self) -> Text:  # type: ignore[override]
+        return self._name
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        hook = Blueprint(f"{self._name}_disabled", __name__)
+
+        @hook.route("/", methods=["GET"])
+        async def health(_: Request) -> HTTPResponse:
+            return response.json({"status": "disabled", "missing": self.missing}, status=503)
+
+        @hook.route("/webhook", methods=["GET", "POST"])
+        async def webhook(_: Request) -> HTTPResponse:
+            return response.json({"error": "canal desactivado", "missing": self.missing}, status=503)
+
+        return hook

@@ -1,0 +1,1 @@
+"""The project's web parts (chat page and widget; transcript review for leads)."""

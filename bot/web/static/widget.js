@@ -1,0 +1,369 @@
+/*
+ * Soporte ecollect — widget de chat web.
+ *
+ * Embed in any site with one tag:
+ *   <script src="https://SOPORTE/widget.js" data-rasa-url="https://RASA" defer></script>
+ * Optional: data-mode="inline" data-target="#selector" to render inside an element.
+ *
+ * Talks to Rasa's socket.io channel (session persistence on), uploads files to
+ * this server's /api/adjuntos, and keeps the conversation in localStorage so a
+ * reload shows it again. Everything customer-facing is Spanish. Text from the
+ * conversation is only ever inserted as text nodes (never as HTML).
+ */
+(function () {
+  "use strict";
+
+  var script = document.currentScript;
+  if (!script || window.__ecollectSoporte) return;
+  window.__ecollectSoporte = true;
+
+  var base = new URL(script.src, window.location.href).origin;
+  var config = {
+    rasaUrl: (script.dataset.rasaUrl || base).replace(/\/$/, ""),
+    mode: script.dataset.mode === "inline" ? "inline" : "floating",
+    target: script.dataset.target || null,
+    title: script.dataset.title || "Soporte ecollect",
+  };
+  var storageKey = "ecollect-soporte:" + config.rasaUrl;
+  var MAX_STORED = 200;
+  var TYPING_TIMEOUT_MS = 20000;
+
+  var T = {
+    open: "Abrir el chat de Soporte ecollect",
+    close: "Cerrar el chat",
+    launcher: "¿Necesitas ayuda?",
+    subtitle: "Asistente de la Mesa de ayuda",
+    log: "Conversación con el asistente",
+    input: "Escribe tu mensaje",
+    placeholder: "Escribe tu mensaje…",
+    send: "Enviar",
+    attach: "Adjuntar archivo",
+    typing: "El asistente está escribiendo…",
+    offline: "Sin conexión con el asistente. Reintentando…",
+    uploading: "Subiendo archivo…",
+    uploadFailed: "No pude subir el archivo. Inténtalo de nuevo.",
+    tooLarge: function (name, max) { return "El archivo «" + name + "» supera el máximo de " + max + "."; },
+    options: "Opciones",
+    you: "Tú",
+    bot: "Asistente",
+    loadError: "No se pudo cargar el chat. Recarga la página.",
+    newChat: "Nueva conversación",
+    attached: "Archivo adjunto",
+  };
+
+  // ------------------------------------------------------------ state
+  function loadState() {
+    try {
+      var raw = window.localStorage.getItem(storageKey);
+      var parsed = raw ? JSON.parse(raw) : null;
+      if (parsed && Array.isArray(parsed.messages)) return parsed;
+    } catch (e) { /* private mode or corrupt: start fresh */ }
+    return { sessionId: null, messages: [] };
+  }
+  var state = loadState();
+  function saveState() {
+    state.messages = state.messages.slice(-MAX_STORED);
+    try { window.localStorage.setItem(storageKey, JSON.stringify(state)); } catch (e) { /* ignore */ }
+  }
+
+  // -------------------------------------------------------------- DOM
+  function el(tag, attrs, children) {
+    var node = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (key) {
+      if (key === "text") node.textContent = attrs[key];
+      else if (key.indexOf("on") === 0) node.addEventListener(key.slice(2), attrs[key]);
+      else node.setAttribute(key, attrs[key]);
+    });
+    (children || []).forEach(function (child) { if (child) node.appendChild(child); });
+    return node;
+  }
+
+  function humanSize(size) {
+    if (size >= 1048576) return (size / 1048576).toFixed(1).replace(".0", "") + " MB";
+    if (size >= 1024) return Math.round(size / 1024) + " KB";
+    return size + " B";
+  }
+
+  /** Text with http(s) links made clickable, built from text nodes only. */
+  function richText(text) {
+    var fragment = document.createDocumentFragment();
+    var pattern = /https?:\/\/[^\s<>"«»]+/g;
+    var last = 0, match;
+    while ((match = pattern.exec(text)) !== null) {
+      if (match.index > last) fragment.appendChild(document.createTextNode(text.slice(last, match.index)));
+      var url = match[0].replace(/[.,;:!?)]+$/, "");
+      fragment.appendChild(el("a", { href: url, target: "_blank", rel: "noopener noreferrer", text: url }));
+      last = match.index + url.length;
+      pattern.lastIndex = last;
+    }
+    if (last < text.length) fragment.appendChild(document.createTextNode(text.slice(last)));
+    return fragment;
+  }
+
+  /** A paperclip drawn as SVG: emoji glyphs are missing on many systems. */
+  function clipIcon() {
+    var ns = "http://www.w3.org/2000/svg";
+    var svg = document.createElementNS(ns, "svg");
+    svg.setAttribute("viewBox", "0 0 24 24");
+    svg.setAttribute("width", "20");
+    svg.setAttribute("height", "20");
+    svg.setAttribute("aria-hidden", "true");
+    svg.setAttribute("focusable", "false");
+    var path = document.createElementNS(ns, "path");
+    path.setAttribute("d", "M16.5 6.5v10a4.5 4.5 0 0 1-9 0V5a3 3 0 0 1 6 0v10.5a1.5 1.5 0 0 1-3 0V6.5");
+    path.setAttribute("fill", "none");
+    path.setAttribute("stroke", "currentColor");
+    path.setAttribute("stroke-width", "1.8");
+    path.setAttribute("stroke-linecap", "round");
+    svg.appendChild(path);
+    return svg;
+  }
+
+  var host = el("div", { id: "ecollect-soporte" });
+  var root = host.attachShadow ? host.attachShadow({ mode: "open" }) : host;
+  root.appendChild(el("link", { rel: "stylesheet", href: base + "/widget.css" }));
+
+  var log = el("div", { class: "log", role: "log", "aria-live": "polite", "aria-label": T.log, tabindex: "0" });
+  var typing = el("div", { class: "typing", role: "status", "aria-live": "polite" });
+  var banner = el("div", { class: "banner", role: "alert", hidden: "" });
+  var input = el("textarea", { class: "input", rows: "1", "aria-label": T.input, placeholder: T.placeholder, maxlength: "4000" });
+  var fileInput = el("input", { type: "file", class: "file", tabindex: "-1", "aria-hidden": "true" });
+  var attachButton = el("button", { type: "button", class: "attach", "aria-label": T.attach, title: T.attach }, [clipIcon()]);
+  var sendButton = el("button", { type: "submit", class: "send", text: T.send });
+  var form = el("form", { class: "composer" }, [attachButton, fileInput, input, sendButton]);
+  var resetButton = el("button", { type: "button", class: "reset", text: T.newChat });
+  var closeButton = el("button", { type: "button", class: "close", "aria-label": T.close, title: T.close, text: "×" });
+  var header = el("div", { class: "header" }, [
+    el("div", { class: "titles" }, [
+      el("h2", { class: "title", id: "ecollect-title", text: config.title }),
+      el("p", { class: "subtitle", text: T.subtitle }),
+    ]),
+    resetButton,
+    config.mode === "floating" ? closeButton : null,
+  ]);
+  var panel = el("section", { class: "panel " + config.mode, role: "region", "aria-labelledby": "ecollect-title", id: "ecollect-panel" },
+    [header, banner, log, typing, form]);
+  var launcher = el("button", { type: "button", class: "launcher", "aria-controls": "ecollect-panel", "aria-expanded": "false", "aria-label": T.open, text: T.launcher });
+  root.appendChild(panel);
+
+  if (config.mode === "floating") {
+    panel.hidden = true;
+    root.appendChild(launcher);
+    launcher.addEventListener("click", function () { setOpen(panel.hidden); });
+    closeButton.addEventListener("click", function () { setOpen(false); launcher.focus(); });
+    panel.addEventListener("keydown", function (event) {
+      if (event.key === "Escape") { setOpen(false); launcher.focus(); }
+    });
+  }
+  function setOpen(open) {
+    panel.hidden = !open;
+    launcher.setAttribute("aria-expanded", String(open));
+    launcher.hidden = open;
+    if (open) { input.focus(); scrollDown(); greetIfNew(); }
+  }
+
+  function mount() {
+    var target = config.target ? document.querySelector(config.target) : null;
+    (target || document.body).appendChild(host);
+  }
+  if (document.body) mount(); else document.addEventListener("DOMContentLoaded", mount);
+
+  // ------------------------------------------------------- rendering
+  function scrollDown() { log.scrollTop = log.scrollHeight; }
+
+  function renderMessage(message, index) {
+    var who = message.from === "user" ? T.you : T.bot;
+    var bubble = el("div", { class: "bubble" });
+    if (message.text) bubble.appendChild(richText(message.text));
+    if (message.file) {
+      bubble.appendChild(el("span", { class: "file-chip", text: T.attached + ": " + message.file.name + " (" + humanSize(message.file.size) + ")" }));
+    }
+    if (message.image) bubble.appendChild(el("img", { src: message.image, alt: "Imagen enviada por el asistente" }));
+    var item = el("div", { class: "message " + message.from, "data-index": String(index) }, [
+      el("span", { class: "sr-only", text: who + ": " }),
+      bubble,
+    ]);
+    if (message.buttons && message.buttons.length) {
+      var active = !message.used && index === lastBotIndex();
+      var group = el("div", { class: "buttons", role: "group", "aria-label": T.options });
+      message.buttons.forEach(function (button) {
+        var b = el("button", { type: "button", class: "option", text: button.title });
+        if (!active) b.disabled = true;
+        b.addEventListener("click", function () {
+          message.used = true;
+          sendPayload(button.title, button.payload);
+        });
+        group.appendChild(b);
+      });
+      item.appendChild(group);
+    }
+    return item;
+  }
+
+  function lastBotIndex() {
+    for (var i = state.messages.length - 1; i >= 0; i--) if (state.messages[i].from === "bot") return i;
+    return -1;
+  }
+
+  function renderAll() {
+    // Re-rendering removes the focused option button; keep keyboard users in
+    // the widget by moving focus to the message box instead of the page body.
+    var hadFocus = root.activeElement && root.activeElement !== input && log.contains(root.activeElement);
+    while (log.firstChild) log.removeChild(log.firstChild);
+    state.messages.forEach(function (message, index) { log.appendChild(renderMessage(message, index)); });
+    scrollDown();
+    if (hadFocus) input.focus();
+  }
+
+  function addMessage(message) {
+    message.ts = Date.now();
+    state.messages.push(message);
+    saveState();
+    renderAll();
+  }
+
+  function notice(text) {
+    addMessage({ from: "system", text: text });
+  }
+
+  var typingTimer = null;
+  function setTyping(on) {
+    typing.textContent = on ? T.typing : "";
+    typing.classList.toggle("on", on);
+    clearTimeout(typingTimer);
+    if (on) typingTimer = setTimeout(function () { setTyping(false); }, TYPING_TIMEOUT_MS);
+  }
+
+  // ---------------------------------------------------------- socket
+  var socket = null;
+  var pending = [];
+
+  function emit(message, metadata) {
+    var data = { message: message, session_id: state.sessionId };
+    if (metadata) data.metadata = metadata;
+    if (socket && socket.connected && state.sessionId) socket.emit("user_uttered", data);
+    else pending.push([message, metadata]);
+    setTyping(true);
+  }
+
+  function flush() {
+    var queued = pending;
+    pending = [];
+    queued.forEach(function (args) { emit(args[0], args[1]); });
+  }
+
+  function sendText(text) {
+    text = text.trim();
+    if (!text) return;
+    addMessage({ from: "user", text: text });
+    emit(text);
+  }
+
+  function sendPayload(title, payload) {
+    addMessage({ from: "user", text: title });
+    emit(payload);
+  }
+
+  var greeted = false;
+  function greetIfNew() {
+    if (greeted || state.messages.length || (config.mode === "floating" && panel.hidden)) return;
+    greeted = true;
+    emit("/greet");
+  }
+
+  function onBotMessage(data) {
+    setTyping(false);
+    var buttons = (data.quick_replies || data.buttons || []).map(function (b) {
+      return { title: String(b.title || ""), payload: String(b.payload || b.title || "") };
+    });
+    var message = { from: "bot", text: data.text ? String(data.text) : "" };
+    if (buttons.length) message.buttons = buttons;
+    if (data.attachment && data.attachment.type === "image" && data.attachment.payload) {
+      message.image = String(data.attachment.payload.src || "");
+    }
+    if (message.text || message.buttons || message.image) addMessage(message);
+  }
+
+  function connect() {
+    socket = window.io(config.rasaUrl, { path: "/socket.io", transports: ["websocket", "polling"] });
+    socket.on("connect", function () {
+      banner.hidden = true;
+      socket.emit("session_request", { session_id: state.sessionId });
+    });
+    socket.on("session_confirm", function (sessionId) {
+      var id = typeof sessionId === "string" ? sessionId : sessionId && sessionId.session_id;
+      if (id && id !== state.sessionId) { state.sessionId = id; saveState(); }
+      flush();
+      greetIfNew();
+    });
+    socket.on("bot_uttered", onBotMessage);
+    socket.on("disconnect", function () { banner.textContent = T.offline; banner.hidden = false; });
+    socket.on("connect_error", function () { banner.textContent = T.offline; banner.hidden = false; });
+  }
+
+  // ------------------------------------------------------- uploads
+  var uploadConfig = { max_bytes: 10485760, accept: "", limits: "" };
+  fetch(base + "/api/config").then(function (r) { return r.json(); }).then(function (data) {
+    uploadConfig = data;
+    fileInput.setAttribute("accept", data.accept || "");
+    attachButton.title = T.attach + " (" + data.limits + ")";
+  }).catch(function () { /* defaults stay; the server still checks */ });
+
+  function upload(file) {
+    if (file.size > uploadConfig.max_bytes) {
+      notice(T.tooLarge(file.name, humanSize(uploadConfig.max_bytes)));
+      return;
+    }
+    var body = new FormData();
+    body.append("archivo", file, file.name);
+    var request = new XMLHttpRequest();
+    request.open("POST", base + "/api/adjuntos");
+    request.upload.addEventListener("progress", function (event) {
+      if (event.lengthComputable) typing.textContent = T.uploading + " " + Math.round((event.loaded / event.total) * 100) + " %";
+    });
+    request.addEventListener("load", function () {
+      typing.textContent = "";
+      var data = {};
+      try { data = JSON.parse(request.responseText); } catch (e) { /* handled below */ }
+      if (request.status !== 201) { notice(data.error || T.uploadFailed); return; }
+      addMessage({ from: "user", file: { name: data.name, size: data.size } });
+      emit("/attach", { attachments: [{ id: data.id, name: data.name, content_type: data.content_type, size: data.size }] });
+    });
+    request.addEventListener("error", function () { typing.textContent = ""; notice(T.uploadFailed); });
+    typing.textContent = T.uploading;
+    request.send(body);
+  }
+
+  // --------------------------------------------------------- events
+  form.addEventListener("submit", function (event) {
+    event.preventDefault();
+    sendText(input.value);
+    input.value = "";
+    input.focus();
+  });
+  input.addEventListener("keydown", function (event) {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      form.requestSubmit ? form.requestSubmit() : form.dispatchEvent(new Event("submit"));
+    }
+  });
+  attachButton.addEventListener("click", function () { fileInput.click(); });
+  fileInput.addEventListener("change", function () {
+    Array.prototype.slice.call(fileInput.files || []).forEach(upload);
+    fileInput.value = "";
+  });
+  resetButton.addEventListener("click", function () {
+    state = { sessionId: null, messages: [] };
+    saveState();
+    greeted = false;
+    renderAll();
+    if (socket) { socket.disconnect(); socket.connect(); }
+  });
+
+  renderAll();
+  var loader = document.createElement("script");
+  loader.src = base + "/vendor/socket.io.min.js";
+  loader.onload = connect;
+  loader.onerror = function () { banner.textContent = T.loadError; banner.hidden = false; };
+  if (window.io) connect(); else document.head.appendChild(loader);
+})();
