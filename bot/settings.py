@@ -39,6 +39,7 @@ def _int(name: str, default: int) -> int:
 class Settings:
     data_dir: Path
     tickets_db_url: str
+    tracker_db_url: str
     rasa_port: int
     actions_port: int
     web_port: int
@@ -52,6 +53,8 @@ class Settings:
         return cls(
             data_dir=data_dir,
             tickets_db_url=tickets_url,
+            # Where Rasa's tracker store lives (endpoints.yml); read by the review app.
+            tracker_db_url=os.environ.get("TRACKER_DB_URL") or f"sqlite:///{data_dir / 'tracker.db'}",
             rasa_port=_int("RASA_PORT", 5005),
             actions_port=_int("ACTIONS_PORT", 5055),
             web_port=_int("WEB_PORT", 8000),
