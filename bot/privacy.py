@@ -1,0 +1,83 @@
+"""Keeping customer data out of places it should not be.
+
+Customers paste card numbers into help-desk chats. Anything Luhn-valid with
+13 to 19 digits (spaces or dashes allowed between digit groups) is treated as
+a card number and never shown or exported in full. E-mails and phones are
+shown partly masked to leads unless they open the full record.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+# Runs of 13-19 digits, optionally split by single spaces or dashes; bounded so
+# longer numbers (references, phones with codes) are not cut into pieces.
+_DIGIT_RUN = re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])")
+_EMAIL = re.compile(r"([A-Za-z0-9._%+-]+)@([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
+CARD_MASK = "[tarjeta oculta]"
+
+
+def luhn_valid(digits: str) -> bool:
+    total = 0
+    for index, char in enumerate(reversed(digits)):
+        value = int(char)
+        if index % 2 == 1:
+            value *= 2
+            if value > 9:
+                value -= 9
+        total += value
+    return total % 10 == 0
+
+
+def mask_cards(text: str) -> str:
+    """Replace card numbers (Luhn-valid 13-19 digit runs) by a marker."""
+    if not text:
+        return text
+
+    def replace(match: re.Match[str]) -> str:
+        digits = re.sub(r"\D", "", match.group(0))
+        return CARD_MASK if 13 <= len(digits) <= 19 and luhn_valid(digits) else match.group(0)
+
+    return _DIGIT_RUN.sub(replace, text)
+
+
+def mask_cards_deep(value: Any) -> Any:
+    """``mask_cards`` over every string inside dicts and lists."""
+    if isinstance(value, str):
+        return mask_cards(value)
+    if isinstance(value, list):
+        return [mask_cards_deep(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(mask_cards_deep(v) for v in value)
+    if isinstance(value, dict):
+        return {k: mask_cards_deep(v) for k, v in value.items()}
+    return value
+
+
+def mask_email(email: str) -> str:
+    """ana.perez@empresa.com -> a•••••z@empresa.com"""
+    if not email or "@" not in email:
+        return email or ""
+    user, domain = email.rsplit("@", 1)
+    if len(user) <= 2:
+        return f"{user[:1]}•@{domain}"
+    return f"{user[0]}{'•' * (len(user) - 2)}{user[-1]}@{domain}"
+
+
+def mask_phone(phone: str) -> str:
+    """+573157778899 -> +57•••••••899 (country code and last three digits stay)."""
+    if not phone:
+        return ""
+    digits = re.sub(r"\D", "", phone)
+    if len(digits) < 6:
+        return "•" * len(digits)
+    keep_start = 2 if phone.startswith("+") else 0
+    head = digits[:keep_start]
+    return ("+" if phone.startswith("+") else "") + head + "•" * (len(digits) - keep_start - 3) + digits[-3:]
+
+
+def mask_contacts(text: str) -> str:
+    """Cards hidden, e-mails partly masked; for showing free text to a lead."""
+    text = mask_cards(text)
+    return _EMAIL.sub(lambda m: mask_email(m.group(0)), text)
