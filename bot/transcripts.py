@@ -167,6 +167,11 @@ class TrackerReader:
     def conversation(self, sender_id: str) -> Conversation:
         return Conversation(sender_id, self.events(sender_id))
 
+    def heads(self) -> dict[str, int]:
+        """Last event id of every conversation: what changed since a previous look."""
+        query = select(EVENTS.c.sender_id, func.max(EVENTS.c.id)).group_by(EVENTS.c.sender_id)
+        return {row[0]: int(row[1]) for row in self._rows(query)}
+
     def sender_ids(self, since: Optional[datetime] = None) -> list[tuple[str, float, float]]:
         """(sender id, first and last event time) for every conversation, newest first."""
         query = (

@@ -120,6 +120,8 @@ def assistant(model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
             "ACTIONS_PORT": str(free_port()),
             "WEB_PORT": str(free_port()),
             "RASA_API_TOKEN": "token-de-pruebas",
+            # The review app counts an open form as abandoned at once (default: 30 min idle).
+            "REVIEW_ABANDON_MINUTES": "0",
             # WhatsApp on, against the local fake of Twilio; Teams stays off.
             "TWILIO_ACCOUNT_SID": SID,
             "TWILIO_AUTH_TOKEN": TOKEN,

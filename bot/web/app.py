@@ -160,6 +160,11 @@ def create_app(
         }
         return _cors(request, response.json(data, status=201), origins)
 
+    # Transcript review for support leads (login required), same process and port.
+    from bot.review.web import review_blueprint
+
+    app.blueprint(review_blueprint(settings, catalog))
+
     @app.get("/salud")
     async def health(_: Request) -> HTTPResponse:
         return response.json({"status": "ok"})

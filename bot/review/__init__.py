@@ -1,0 +1,1 @@
+"""Transcript review for support leads: list, read, correct, chart, export."""

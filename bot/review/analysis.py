@@ -1,0 +1,151 @@
+"""What happened in a conversation, derived from its tracker events.
+
+Leads filter conversations by outcome ("abandoned mid-form for Pago en
+línea yesterday"), so each conversation is summarised once from Rasa's
+events: which request types it touched, which tickets it produced, whether
+the customer cancelled, gave up halfway, was redirected from a retired option,
+or was not understood.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+import os
+from datetime import datetime, timedelta, timezone
+from typing import Any, Iterable, Optional, Sequence
+
+from bot.privacy import mask_cards
+
+FORM = "ticket_form"
+LOW_CONFIDENCE = 0.5  # the FallbackClassifier threshold in config.yml
+
+
+def abandon_after() -> timedelta:
+    """A conversation idle this long with a form open was abandoned; before
+    that it may still be going on (``REVIEW_ABANDON_MINUTES``, default 30)."""
+    return timedelta(minutes=float(os.environ.get("REVIEW_ABANDON_MINUTES") or 30))
+
+
+
+# Outcomes, in the order that decides the main one.
+TICKET = "ticket"
+ABANDONED = "abandonada"
+CANCELLED = "cancelada"
+REDIRECTED = "redirigida"
+FALLBACK = "no_entendida"
+IN_PROGRESS = "en_curso"
+NO_REQUEST = "sin_solicitud"
+OUTCOME_ORDER = (TICKET, ABANDONED, CANCELLED, REDIRECTED, FALLBACK, IN_PROGRESS, NO_REQUEST)
+OUTCOME_LABELS = {
+    TICKET: "Ticket creado",
+    ABANDONED: "Abandonada en el formulario",
+    CANCELLED: "Cancelada",
+    REDIRECTED: "Opción eliminada (redirigida)",
+    FALLBACK: "No entendida / fuera de alcance",
+    IN_PROGRESS: "En curso",
+    NO_REQUEST: "Sin solicitud",
+}
+# Intents that mean the assistant did not understand, or could not help.
+MISSED_INTENTS = frozenset({"nlu_fallback", "out_of_scope"})
+
+
+@dataclass
+class Summary:
+    sender_id: str
+    last_event_id: int = 0
+    started_at: Optional[datetime] = None
+    last_at: Optional[datetime] = None
+    channel: Optional[str] = None
+    request_types: list[str] = field(default_factory=list)  # catalog ids, in order
+    tickets: list[str] = field(default_factory=list)
+    outcomes: set[str] = field(default_factory=set)
+    email: Optional[str] = None
+    phone: Optional[str] = None
+    turns: int = 0
+    missed_turns: int = 0
+    low_confidence_turns: int = 0
+    customer_text: str = ""
+
+    @property
+    def outcome(self) -> str:
+        return next((o for o in OUTCOME_ORDER if o in self.outcomes), NO_REQUEST)
+
+    @property
+    def request_type(self) -> Optional[str]:
+        return self.request_types[-1] if self.request_types else None
+
+
+def _when(timestamp: Any) -> Optional[datetime]:
+    return datetime.fromtimestamp(float(timestamp), tz=timezone.utc) if timestamp else None
+
+
+def _utter(event: dict[str, Any]) -> Optional[str]:
+    return ((event.get("metadata") or {}).get("utter_action")) or None
+
+
+def summarize(sender_id: str, events: Sequence[dict[str, Any]], now: Optional[datetime] = None) -> Summary:
+    now = now or datetime.now(timezone.utc)
+    summary = Summary(sender_id=sender_id)
+    texts: list[str] = []
+    form_open = False
+    request_open = False  # a request started and not yet ticketed or cancelled
+    for event in events:
+        summary.last_event_id = max(summary.last_event_id, int(event.get("_id") or 0))
+        when = _when(event.get("timestamp"))
+        if when:
+            summary.started_at = min(summary.started_at or when, when)
+            summary.last_at = max(summary.last_at or when, when)
+        kind = event.get("event")
+        if kind == "user":
+            summary.channel = summary.channel or event.get("input_channel")
+            text = str(event.get("text") or "")
+            intent = ((event.get("parse_data") or {}).get("intent")) or {}
+            if text.startswith("/"):
+                continue  # buttons and the widget's own greeting are not customer turns
+            summary.turns += 1
+            texts.append(text)
+            if intent.get("name") in MISSED_INTENTS:
+                summary.missed_turns += 1
+            if float(intent.get("confidence") or 0) < LOW_CONFIDENCE:
+                summary.low_confidence_turns += 1
+        elif kind == "slot":
+            name, value = event.get("name"), event.get("value")
+            if name == "request_type" and value:
+                if not summary.request_types or summary.request_types[-1] != value:
+                    summary.request_types.append(str(value))
+                request_open = True
+            elif name == "ticket_key" and value:
+                summary.tickets.append(str(value))
+                summary.outcomes.add(TICKET)
+                request_open = False
+            elif name == "redirected_from" and value:
+                summary.outcomes.add(REDIRECTED)
+            elif name == "email" and value:
+                summary.email = str(value)
+            elif name == "phone" and value:
+                summary.phone = str(value)
+        elif kind == "active_loop":
+            form_open = event.get("name") == FORM
+        elif kind == "action" and event.get("name") == "action_redirect_retired":
+            summary.outcomes.add(REDIRECTED)
+        elif kind == "action" and event.get("name") == "action_suggest_request_types":
+            summary.outcomes.add(FALLBACK)
+        elif kind == "bot" and _utter(event) == "utter_request_cancelled":
+            summary.outcomes.add(CANCELLED)
+            request_open = False
+    if summary.missed_turns:
+        summary.outcomes.add(FALLBACK)
+    if form_open and request_open:
+        idle = now - (summary.last_at or now)
+        summary.outcomes.add(ABANDONED if idle >= abandon_after() else IN_PROGRESS)
+    summary.customer_text = mask_cards(" \n".join(texts))
+    return summary
+
+
+def customer_label(summary: Summary) -> str:
+    """Who the customer is, as far as the conversation says (unmasked)."""
+    return summary.email or summary.phone or summary.sender_id
+
+
+def labels(outcomes: Iterable[str]) -> list[str]:
+    return [OUTCOME_LABELS[o] for o in OUTCOME_ORDER if o in set(outcomes)]

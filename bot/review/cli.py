@@ -1,0 +1,85 @@
+"""``python -m bot review ...``: lead accounts and the NLU export."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from bot.catalog import get_catalog
+from bot.review.accounts import AccountError, Accounts
+from bot.review.db import engine_for
+from bot.review.labels import Labels, nlu_yaml
+from bot.settings import Settings
+
+
+def _engine() -> Any:
+    settings = Settings.from_env()
+    return engine_for(os.environ.get("REVIEW_DB_URL") or settings.tickets_db_url)
+
+
+def _read_password(args: Any) -> str:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass("Contraseña (mínimo 10 caracteres): ")
+    if first != getpass.getpass("Repite la contraseña: "):
+        raise AccountError("Las contraseñas no coinciden.")
+    return first
+
+
+def cmd_add_user(args: Any) -> int:
+    try:
+        Accounts(_engine()).add_user(args.username, _read_password(args))
+    except AccountError as exc:
+        print(f"ERROR: {exc}", file=sys.stderr)
+        return 1
+    print(f"Usuario «{args.username}» creado. Entra en {os.environ.get('WEB_PUBLIC_URL') or 'http://localhost:' + str(Settings.from_env().web_port)}/revision/")
+    return 0
+
+
+def cmd_set_password(args: Any) -> int:
+    try:
+        Accounts(_engine()).set_password(args.username, _read_password(args))
+    except AccountError as exc:
+        print(f"ERROR: {exc}", file=sys.stderr)
+        return 1
+    print(f"Contraseña de «{args.username}» cambiada; sus sesiones abiertas se cerraron.")
+    return 0
+
+
+def cmd_users(args: Any) -> int:
+    names = Accounts(_engine()).usernames()
+    print("\n".join(names) if names else "No hay usuarios. Crea uno con: python -m bot review add-user NOMBRE")
+    return 0
+
+
+def cmd_export_nlu(args: Any) -> int:
+    found = Labels(_engine()).all()
+    text = nlu_yaml(found, get_catalog())
+    if args.out == "-":
+        sys.stdout.write(text)
+    else:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(text, encoding="utf-8")
+        print(f"{len(found)} correcciones escritas en {args.out}. Revísalas y entrena con `make train`.")
+    return 0
+
+
+def register(sub: Any) -> None:
+    review = sub.add_parser("review", help="revisión de conversaciones: cuentas de líderes y exportación NLU")
+    review_sub = review.add_subparsers(dest="review_command", required=True)
+    add = review_sub.add_parser("add-user", help="crea la cuenta de un líder de soporte")
+    add.add_argument("username")
+    add.add_argument("--password-stdin", action="store_true", help="lee la contraseña de la entrada estándar")
+    add.set_defaults(func=cmd_add_user)
+    change = review_sub.add_parser("set-password", help="cambia la contraseña de un líder (cierra sus sesiones)")
+    change.add_argument("username")
+    change.add_argument("--password-stdin", action="store_true")
+    change.set_defaults(func=cmd_set_password)
+    users = review_sub.add_parser("users", help="lista las cuentas")
+    users.set_defaults(func=cmd_users)
+    export = review_sub.add_parser("export-nlu", help="escribe las correcciones como datos NLU de Rasa")
+    export.add_argument("--out", default="data/nlu/revision.yml", help="archivo de salida ('-' para la salida estándar)")
+    export.set_defaults(func=cmd_export_nlu)

@@ -1,0 +1,274 @@
+"""A searchable index of conversations, kept in step with the tracker store.
+
+Summaries are cached in ``review_conversations`` and recomputed only for
+conversations with new events (plus those whose outcome depends on time), so
+listing and filtering are SQL queries instead of a scan of every event.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, time as dtime, timedelta, timezone
+from typing import Any, Mapping, Optional
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, delete, func, insert, select
+from sqlalchemy.engine import Engine
+
+from bot.review import db
+from bot.review.analysis import IN_PROGRESS, OUTCOME_ORDER, REDIRECTED, TICKET, summarize
+from bot.transcripts import TrackerReader
+
+PAGE_SIZE = 25
+
+
+def review_zone() -> ZoneInfo:
+    """Dates in filters and charts are the support team's days (``REVIEW_TIMEZONE``)."""
+    return ZoneInfo(os.environ.get("REVIEW_TIMEZONE") or "America/Bogota")
+
+
+def _aware(moment: Optional[datetime]) -> Optional[datetime]:
+    if moment is None:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def _parse_date(value: Any) -> Optional[date]:
+    try:
+        return date.fromisoformat(str(value)) if value else None
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class Filters:
+    date_from: Optional[date] = None
+    date_to: Optional[date] = None
+    channel: Optional[str] = None
+    request_type: Optional[str] = None
+    outcome: Optional[str] = None
+    text: Optional[str] = None
+    page: int = 1
+
+    @classmethod
+    def from_args(cls, args: Mapping[str, Any]) -> "Filters":
+        def one(name: str) -> Optional[str]:
+            value = args.get(name)
+            if isinstance(value, list):
+                value = value[0] if value else None
+            value = (str(value).strip() if value is not None else "")[:200]
+            return value or None
+
+        try:
+            page = max(1, int(one("pagina") or 1))
+        except ValueError:
+            page = 1
+        outcome = one("resultado")
+        return cls(
+            date_from=_parse_date(one("desde")),
+            date_to=_parse_date(one("hasta")),
+            channel=one("canal"),
+            request_type=one("tipo"),
+            outcome=outcome if outcome in OUTCOME_ORDER else None,
+            text=one("texto"),
+            page=page,
+        )
+
+    def as_args(self, **changes: Any) -> dict[str, str]:
+        current = replace(self, **changes)
+        args = {
+            "desde": current.date_from.isoformat() if current.date_from else "",
+            "hasta": current.date_to.isoformat() if current.date_to else "",
+            "canal": current.channel or "",
+            "tipo": current.request_type or "",
+            "resultado": current.outcome or "",
+            "texto": current.text or "",
+            "pagina": str(current.page) if current.page > 1 else "",
+        }
+        return {k: v for k, v in args.items() if v}
+
+
+@dataclass
+class Row:
+    sender_id: str
+    started_at: Optional[datetime]
+    last_at: Optional[datetime]
+    channel: Optional[str]
+    request_types: list[str]
+    last_request_type: Optional[str]
+    outcome: str
+    outcomes: list[str]
+    tickets: list[str]
+    email: Optional[str]
+    phone: Optional[str]
+    turns: int
+    missed_turns: int
+    low_confidence_turns: int
+
+
+def _split(value: Optional[str]) -> list[str]:
+    return [v for v in (value or "").split(",") if v]
+
+
+def _joined(values: list[str]) -> str:
+    return "," + ",".join(values) + "," if values else ""
+
+
+def _row(record: Any) -> Row:
+    return Row(
+        sender_id=record.sender_id,
+        started_at=_aware(record.started_at),
+        last_at=_aware(record.last_at),
+        channel=record.channel,
+        request_types=_split(record.request_types),
+        last_request_type=record.last_request_type,
+        outcome=record.outcome,
+        outcomes=_split(record.outcomes),
+        tickets=_split(record.tickets),
+        email=record.email,
+        phone=record.phone,
+        turns=record.turns,
+        missed_turns=record.missed_turns,
+        low_confidence_turns=record.low_confidence_turns,
+    )
+
+
+@dataclass
+class Stats:
+    days: list[date] = field(default_factory=list)
+    conversations_per_day: list[int] = field(default_factory=list)
+    tickets_per_day: list[int] = field(default_factory=list)
+    outcomes_by_type: dict[str, Counter] = field(default_factory=dict)
+    turns: int = 0
+    missed_turns: int = 0
+    redirects: int = 0
+    conversations: int = 0
+
+    @property
+    def fallback_rate(self) -> float:
+        return self.missed_turns / self.turns if self.turns else 0.0
+
+
+class ConversationIndex:
+    def __init__(self, reader: TrackerReader, engine: Engine) -> None:
+        self.reader = reader
+        self.engine = engine
+
+    # ---------------------------------------------------------- refresh
+    def refresh(self, now: Optional[datetime] = None) -> int:
+        """Bring cached summaries up to date; returns how many were recomputed."""
+        heads = self.reader.heads()
+        with self.engine.connect() as connection:
+            cached = {r.sender_id: (r.last_event_id, r.outcomes) for r in connection.execute(
+                select(db.conversations.c.sender_id, db.conversations.c.last_event_id, db.conversations.c.outcomes)
+            )}
+        stale = [
+            sender for sender, last_id in heads.items()
+            if sender not in cached or cached[sender][0] != last_id or f",{IN_PROGRESS}," in (cached[sender][1] or "")
+        ]
+        for sender in stale:
+            summary = summarize(sender, self.reader.events(sender), now=now)
+            values = dict(
+                sender_id=sender,
+                last_event_id=summary.last_event_id,
+                started_at=summary.started_at,
+                last_at=summary.last_at,
+                channel=summary.channel,
+                request_types=_joined(summary.request_types),
+                last_request_type=summary.request_type,
+                outcome=summary.outcome,
+                outcomes=_joined([o for o in OUTCOME_ORDER if o in summary.outcomes]),
+                tickets=_joined(summary.tickets),
+                email=summary.email,
+                phone=summary.phone,
+                turns=summary.turns,
+                missed_turns=summary.missed_turns,
+                low_confidence_turns=summary.low_confidence_turns,
+                customer_text=summary.customer_text.lower(),
+                refreshed_at=time.time(),
+            )
+            with self.engine.begin() as connection:
+                connection.execute(delete(db.conversations).where(db.conversations.c.sender_id == sender))
+                connection.execute(insert(db.conversations).values(**values))
+        return len(stale)
+
+    # ------------------------------------------------------------ search
+    def _conditions(self, filters: Filters) -> list[Any]:
+        c = db.conversations.c
+        zone = review_zone()
+        conditions: list[Any] = []
+        if filters.date_from:
+            conditions.append(c.started_at >= datetime.combine(filters.date_from, dtime.min, zone).astimezone(timezone.utc))
+        if filters.date_to:
+            end = datetime.combine(filters.date_to + timedelta(days=1), dtime.min, zone).astimezone(timezone.utc)
+            conditions.append(c.started_at < end)
+        if filters.channel:
+            conditions.append(c.channel == filters.channel)
+        if filters.request_type:
+            conditions.append(c.request_types.contains(f",{filters.request_type},"))
+        if filters.outcome:
+            conditions.append(c.outcomes.contains(f",{filters.outcome},"))
+        if filters.text:
+            words = filters.text.lower()
+            conditions.append(
+                c.customer_text.contains(words) | c.tickets.contains(words.upper()) | func.lower(c.email).contains(words)
+            )
+        return conditions
+
+    def search(self, filters: Filters, page_size: int = PAGE_SIZE) -> tuple[list[Row], int]:
+        conditions = and_(*self._conditions(filters)) if self._conditions(filters) else True
+        with self.engine.connect() as connection:
+            total = int(connection.execute(
+                select(func.count()).select_from(db.conversations).where(conditions)
+            ).scalar_one())
+            records = connection.execute(
+                select(db.conversations)
+                .where(conditions)
+                .order_by(db.conversations.c.started_at.desc(), db.conversations.c.sender_id)
+                .limit(page_size)
+                .offset((filters.page - 1) * page_size)
+            )
+            return [_row(r) for r in records], total
+
+    def get(self, sender_id: str) -> Optional[Row]:
+        with self.engine.connect() as connection:
+            record = connection.execute(
+                select(db.conversations).where(db.conversations.c.sender_id == sender_id)
+            ).first()
+        return _row(record) if record is not None else None
+
+    def channels(self) -> list[str]:
+        with self.engine.connect() as connection:
+            return sorted(r[0] for r in connection.execute(
+                select(db.conversations.c.channel).where(db.conversations.c.channel.isnot(None)).distinct()
+            ))
+
+    def stats(self, days: int = 14, today: Optional[date] = None) -> Stats:
+        zone = review_zone()
+        today = today or datetime.now(zone).date()
+        first = today - timedelta(days=days - 1)
+        stats = Stats(days=[first + timedelta(days=n) for n in range(days)])
+        per_day: dict[date, int] = defaultdict(int)
+        tickets_day: dict[date, int] = defaultdict(int)
+        with self.engine.connect() as connection:
+            records = list(connection.execute(select(db.conversations)))
+        for record in records:
+            row = _row(record)
+            stats.conversations += 1
+            stats.turns += row.turns
+            stats.missed_turns += row.missed_turns
+            if REDIRECTED in row.outcomes:
+                stats.redirects += 1
+            kind = row.last_request_type or "—"
+            stats.outcomes_by_type.setdefault(kind, Counter())[row.outcome] += 1
+            if row.started_at:
+                day = row.started_at.astimezone(zone).date()
+                per_day[day] += 1
+                if TICKET in row.outcomes:
+                    tickets_day[day] += len(row.tickets)
+        stats.conversations_per_day = [per_day[d] for d in stats.days]
+        stats.tickets_per_day = [tickets_day[d] for d in stats.days]
+        return stats

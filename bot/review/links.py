@@ -1,0 +1,51 @@
+"""Addresses of review pages, shared by the web app and the CLI.
+
+Conversation ids are whatever a channel chose ("whatsapp:+57300...", a REST
+client's free text with slashes...), so URLs carry them as base64url.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+from typing import Optional
+
+from bot.settings import Settings
+
+PREFIX = "/revision"
+
+
+def token_for(sender_id: str) -> str:
+    return base64.urlsafe_b64encode(sender_id.encode("utf-8")).decode("ascii").rstrip("=")
+
+
+def sender_for(token: str) -> Optional[str]:
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        decoded = base64.b64decode(padded.encode("ascii"), altchars=b"-_", validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeError, ValueError):
+        return None
+    return decoded or None
+
+
+def conversation_path(sender_id: str) -> str:
+    return f"{PREFIX}/c/{token_for(sender_id)}"
+
+
+def ticket_path(key: str) -> str:
+    return f"{PREFIX}/tickets/{key}"
+
+
+def public_base() -> str:
+    """Where leads reach the web server (``WEB_PUBLIC_URL``, else localhost)."""
+    configured = os.environ.get("WEB_PUBLIC_URL", "").strip().rstrip("/")
+    return configured or f"http://localhost:{Settings.from_env().web_port}"
+
+
+def transcript_url(sender_id: str) -> str:
+    return public_base() + conversation_path(sender_id)
+
+
+def ticket_url(key: str) -> str:
+    return public_base() + ticket_path(key)
