@@ -110,6 +110,18 @@ class Server:
 
 
 @dataclass
+class WorkerServer(Server):
+    """A background worker with no HTTP port: ready once its heartbeat file names its pid."""
+
+    heartbeat: Optional[Path] = None
+
+    def healthy(self) -> bool:
+        from bot.tickets.outbox import heartbeat_ok
+
+        return self.heartbeat is not None and self.process is not None and heartbeat_ok(self.heartbeat, self.process.pid)
+
+
+@dataclass
 class Servers:
     """The action server and the Rasa server, started and stopped as one."""
 
@@ -152,6 +164,19 @@ class Servers:
                 f"http://127.0.0.1:{s.web_port}/salud",
             ),
         ]
+        from bot.tickets.jsm import tickets_backend
+
+        if tickets_backend() == "jsm":
+            from bot.tickets.outbox import heartbeat_path
+
+            self.servers.append(
+                WorkerServer(
+                    "proceso de entrega a Jira Service Management",
+                    [python, "-m", "bot", "outbox", "run"],
+                    "",
+                    heartbeat=heartbeat_path(s),
+                )
+            )
 
     def start(self) -> "Servers":
         if not self.settings.model_path.exists():
@@ -224,6 +249,11 @@ def run_foreground(settings: Settings) -> int:
         servers.stop()
         return 1
     s = settings
+    jsm_line = (
+        "  Entrega a Jira Service Management: activa; pendientes y fallidos en `python -m bot tickets list`\n"
+        if any(isinstance(server, WorkerServer) for server in servers.servers)
+        else ""
+    )
     print(
         "\nSoporte ecollect está listo:\n"
         f"  Chat web:           http://localhost:{s.web_port}/\n"
@@ -232,6 +262,7 @@ def run_foreground(settings: Settings) -> int:
         f"  Servidor de acciones: http://localhost:{s.actions_port}/health\n"
         f"  Token de la API HTTP de Rasa: guardado en {s.data_dir / 'rasa_api_token'} (o RASA_API_TOKEN)\n"
         f"  Tickets: python -m bot tickets list   (datos en {s.data_dir})\n"
+        f"{jsm_line}"
         "Pulsa Ctrl-C para detener todo.\n",
         flush=True,
     )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import re
+from datetime import datetime, timezone
 from typing import Any, Mapping, Optional
 
 from bot.catalog import Catalog
@@ -11,7 +13,9 @@ from bot.dialogue.prompts import type_path
 from bot.dialogue.requests import reset_request
 from bot.dialogue.turn import Say, Turn
 from bot.tickets import NewTicket, TicketStore, TicketStoreError
-from bot.tickets.model import Attachment
+from bot.tickets.model import Attachment, Ticket
+
+logger = logging.getLogger(__name__)
 
 Outcome = tuple[dict[str, Any], list[Say]]
 
@@ -82,8 +86,23 @@ def ticket_keys_in(text: str, catalog: Catalog) -> list[str]:
     ]
 
 
-def status(turn: Turn, slots: Mapping[str, Any], catalog: Catalog, store: TicketStore) -> list[Say]:
-    """A ticket's status, shown only to its conversation or its requester's e-mail."""
+_FROM_ENV: Any = object()
+
+
+def status(
+    turn: Turn, slots: Mapping[str, Any], catalog: Catalog, store: TicketStore, live: Any = _FROM_ENV
+) -> list[Say]:
+    """A ticket's status, shown only to its conversation or its requester's e-mail.
+
+    With JSM as the help desk (``live``: a ``JsmClient``, read from the
+    environment by default) the status is JSM's, fetched now; the last one
+    recorded locally answers when JSM cannot be reached.
+    """
+    if live is _FROM_ENV:
+        from bot.tickets.jsm import live_status_client
+
+        live = live_status_client()
+    lookup = _Live(live, store)
     email = slots.get("email")
     try:
         keys = ticket_keys_in(turn.text, catalog)
@@ -91,7 +110,7 @@ def status(turn: Turn, slots: Mapping[str, Any], catalog: Catalog, store: Ticket
             own = store.list(limit=3, email=email, conversation_id=turn.sender_id)
             if not own:
                 return [Say("utter_ask_ticket_key", {"example": f"{catalog.ticket_prefix}-000123"})]
-            return [_status_say(t) for t in own]
+            return [_status_say(t, lookup) for t in own]
         says = []
         for key in keys:
             ticket = store.get(key)
@@ -100,19 +119,62 @@ def status(turn: Turn, slots: Mapping[str, Any], catalog: Catalog, store: Ticket
             elif ticket.conversation_id != turn.sender_id and (not email or ticket.email != email):
                 says.append(Say("utter_ticket_not_yours", {"key": key}))
             else:
-                says.append(_status_say(ticket))
+                says.append(_status_say(ticket, lookup))
         return says
     except TicketStoreError:
         return [Say("utter_ticket_store_unavailable_status")]
 
 
-def _status_say(ticket: Any) -> Say:
+class _Live:
+    """JSM status lookups for one answer: after one failure the rest use the local record."""
+
+    def __init__(self, client: Any, store: TicketStore) -> None:
+        self.client = client
+        self.store = store
+
+    def status_of(self, ticket: Ticket) -> tuple[Optional[str], Optional[datetime]]:
+        if self.client is None or not ticket.jsm_key:
+            return ticket.jsm_status, ticket.jsm_status_at
+        from bot.tickets.jsm import JsmError
+
+        try:
+            name, at = self.client.current_status(ticket.jsm_key)
+        except JsmError as exc:
+            logger.warning("live JSM status of %s unavailable, using the local record: %s", ticket.key, exc)
+            self.client = None
+            return ticket.jsm_status, ticket.jsm_status_at
+        if name and (name, at) != (ticket.jsm_status, ticket.jsm_status_at):
+            try:
+                self.store.update_jsm_status(ticket.key, name, at)
+            except TicketStoreError:
+                pass  # only a cache for the next outage
+        return name or ticket.jsm_status, at or ticket.jsm_status_at
+
+
+def _when(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _status_say(ticket: Ticket, live: _Live) -> Say:
+    if ticket.jsm_key:
+        name, at = live.status_of(ticket)
+        if name:
+            return Say(
+                "utter_ticket_status_jsm",
+                {
+                    "key": ticket.key,
+                    "jsm_key": ticket.jsm_key,
+                    "request_type": ticket.request_type,
+                    "status": name,
+                    "updated": _when(at or ticket.updated_at),
+                },
+            )
     return Say(
         "utter_ticket_status",
         {
             "key": ticket.key,
             "request_type": ticket.request_type,
             "status": ticket.status_label,
-            "updated": ticket.updated_at.strftime("%Y-%m-%d %H:%M UTC"),
+            "updated": _when(ticket.updated_at),
         },
     )

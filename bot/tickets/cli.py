@@ -1,4 +1,4 @@
-"""``python -m bot tickets ...``: the ticket store from the command line.
+"""``python -m bot tickets|outbox|jsm ...``: tickets, their delivery and JSM from the command line.
 
 ``tickets list --json`` is a contract other tools rely on (see bot/cli.py).
 """
@@ -19,7 +19,8 @@ def _print_json(data: object) -> None:
 def cmd_tickets_list(args: argparse.Namespace) -> int:
     from bot.tickets import TicketStore
 
-    tickets = TicketStore.from_settings().list(limit=args.limit)
+    store = TicketStore.from_settings()
+    tickets = store.list(limit=args.limit)
     if args.json:
         _print_json([t.to_dict() for t in tickets])
         return 0
@@ -28,8 +29,33 @@ def cmd_tickets_list(args: argparse.Namespace) -> int:
         return 0
     for t in tickets:
         item = f" / {t.item}" if t.item else ""
-        print(f"{t.key}  {t.created_at:%Y-%m-%d %H:%M}  {t.status:<8} {t.request_type}{item}  <{t.email}>  [{t.channel}]")
+        print(f"{t.key}  {t.created_at:%Y-%m-%d %H:%M}  {t.status:<8} {t.request_type}{item}  <{t.email}>  [{t.channel}]{_delivery(t)}")
+        if t.last_error and t.delivery_status != "delivered":
+            print(f"    {'error' if t.delivery_status == 'failed' else 'último error'}: {t.last_error}")
+    counts = {k: v for k, v in store.delivery_counts().items() if k != "local"}
+    if counts:
+        from bot.tickets.model import DELIVERY_LABELS
+
+        parts = ", ".join(f"{n} {DELIVERY_LABELS.get(k, k)}" for k, n in sorted(counts.items()))
+        print(f"Entrega a JSM (todos los tickets): {parts}.")
+        if counts.get("failed"):
+            print("Corrige la causa y vuelve a enviarlos con `python -m bot outbox retry --failed`.")
     return 0
+
+
+def _delivery(ticket: Any) -> str:
+    """The JSM side of a ticket in one phrase; nothing for the local backend."""
+    if ticket.delivery_status == "local":
+        return ""
+    if ticket.delivery_status == "delivered":
+        status = f", {ticket.jsm_status}" if ticket.jsm_status else ""
+        return f"  JSM: {ticket.jsm_key} (entregado{status})"
+    if ticket.delivery_status == "failed":
+        key = f" {ticket.jsm_key}" if ticket.jsm_key else ""
+        return f"  JSM:{key} FALLIDO tras {ticket.delivery_attempts} intento(s)"
+    when = f", próximo intento {ticket.next_attempt_at:%Y-%m-%d %H:%M:%S} UTC" if ticket.next_attempt_at and ticket.delivery_attempts else ""
+    key = f" {ticket.jsm_key}" if ticket.jsm_key else ""
+    return f"  JSM:{key} {ticket.delivery_label} ({ticket.delivery_attempts} intento(s){when})"
 
 
 def cmd_tickets_show(args: argparse.Namespace) -> int:
@@ -43,6 +69,79 @@ def cmd_tickets_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_outbox_run(args: argparse.Namespace) -> int:
+    from bot.settings import Settings
+    from bot.tickets.outbox import serve
+
+    return serve(Settings.from_env(), once=args.once)
+
+
+def cmd_outbox_retry(args: argparse.Namespace) -> int:
+    from bot.tickets import TicketStore
+
+    if not args.keys and not args.failed:
+        print("Indica las claves de los tickets o --failed.", file=sys.stderr)
+        return 2
+    queued = TicketStore.from_settings().requeue(args.keys, failed=args.failed)
+    if not queued:
+        print("No había tickets que volver a enviar.")
+        return 1 if args.keys else 0
+    print(f"En cola para entrega a JSM: {', '.join(sorted(queued))}")
+    missing = sorted({k.strip().upper() for k in args.keys} - set(queued))
+    if missing:
+        print(f"No encontrados o en envío en este momento: {', '.join(missing)}", file=sys.stderr)
+    return 0
+
+
+def cmd_jsm_sync(args: argparse.Namespace) -> int:
+    from bot.catalog import get_catalog
+    from bot.tickets.jsm import JsmClient, JsmConfig, JsmConfigError, JsmError, JsmMapping, sync_mapping
+
+    try:
+        config = JsmConfig.from_env()
+    except JsmConfigError as exc:
+        print(f"ERROR: {exc}", file=sys.stderr)
+        return 2
+    previous = None
+    if config.mapping_file.exists():
+        try:
+            previous = JsmMapping.load(config.mapping_file)
+        except JsmConfigError as exc:
+            print(f"Aviso: se ignora el mapa anterior ({exc}).", file=sys.stderr)
+    try:
+        report = sync_mapping(JsmClient(config), get_catalog(), previous)
+    except JsmError as exc:
+        print(f"ERROR: {exc}", file=sys.stderr)
+        return 1
+    catalog_types = get_catalog().request_types
+    if not args.dry_run:
+        report.mapping.dump(config.mapping_file)
+    desk = f" «{report.desk_name}»" if report.desk_name else ""
+    verb = "Se escribiría" if args.dry_run else "Mapa escrito en"
+    print(f"Mesa de servicio {config.service_desk_id}{desk}. {verb} {config.mapping_file}:")
+    print(f"  {len(report.mapping.request_types)} de {len(catalog_types)} tipos de solicitud del catálogo enlazados con JSM.")
+    if report.missing_in_jsm:
+        print("En el catálogo pero no en JSM (sus tickets esperarán en la cola hasta que existan):")
+        for rt in report.missing_in_jsm:
+            print(f"  - {rt.name}  [{rt.id}]")
+    if report.extra_in_jsm:
+        print("En JSM pero no en el catálogo (el asistente no los ofrece):")
+        for jsm_type in report.extra_in_jsm:
+            print(f"  - {jsm_type.get('name')}  [id {jsm_type.get('id')}]")
+    for rt, spec in report.missing_fields:
+        print(f"Campo sin equivalente en JSM: {rt.name} / {spec.label}")
+    for rt, spec, option in report.missing_options:
+        print(f"Opción sin equivalente en JSM: {rt.name} / {spec.label} / {option}")
+    for rt, jsm_field in report.unfilled_required:
+        print(f"Campo obligatorio en JSM que el asistente no llena: {rt.name} / {jsm_field.get('name')} [{jsm_field.get('fieldId')}]")
+    if report.cannot_raise_on_behalf:
+        names = ", ".join(rt.name for rt in report.cannot_raise_on_behalf)
+        print(f"El agente {config.email} no puede crear solicitudes en nombre de clientes en: {names}. "
+              "Debe ser agente con licencia de la mesa.")
+    if report.complete and not report.extra_in_jsm:
+        print("El catálogo y JSM coinciden.")
+    return 1 if args.strict and not report.complete else 0
+
 
 def register(sub: Any) -> None:
     tickets = sub.add_parser("tickets", help="tickets del almacén (BOT_DATA_DIR / TICKETS_DB_URL)")
@@ -54,3 +153,20 @@ def register(sub: Any) -> None:
     show = tickets_sub.add_parser("show", help="muestra un ticket")
     show.add_argument("key")
     show.set_defaults(func=cmd_tickets_show)
+
+    outbox = sub.add_parser("outbox", help="entrega de tickets a Jira Service Management (TICKETS_BACKEND=jsm)")
+    outbox_sub = outbox.add_subparsers(dest="outbox_command", required=True)
+    run = outbox_sub.add_parser("run", help="proceso de entrega: envía y reintenta los tickets pendientes")
+    run.add_argument("--once", action="store_true", help="entrega lo pendiente y termina")
+    run.set_defaults(func=cmd_outbox_run)
+    retry = outbox_sub.add_parser("retry", help="vuelve a poner en cola tickets (fallidos o locales)")
+    retry.add_argument("keys", nargs="*", help="claves, p. ej. ECO-000123")
+    retry.add_argument("--failed", action="store_true", help="todos los tickets con entrega fallida")
+    retry.set_defaults(func=cmd_outbox_retry)
+
+    jsm = sub.add_parser("jsm", help="Jira Service Management")
+    jsm_sub = jsm.add_subparsers(dest="jsm_command", required=True)
+    sync = jsm_sub.add_parser("sync", help="lee tipos de solicitud y campos de la mesa y escribe el mapa (JSM_MAPPING_FILE)")
+    sync.add_argument("--dry-run", action="store_true", help="solo informa; no escribe el mapa")
+    sync.add_argument("--strict", action="store_true", help="termina con error si al catálogo le falta algo en JSM")
+    sync.set_defaults(func=cmd_jsm_sync)

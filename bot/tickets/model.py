@@ -15,6 +15,21 @@ STATUS_LABELS = {
     "open": "Abierta, pendiente de revisión por el equipo de soporte",
 }
 
+# Delivery to the help desk (the outbox). LOCAL: the embedded store is the
+# help desk, nothing to deliver (also every ticket from before the outbox).
+LOCAL = "local"
+PENDING = "pending"
+SENDING = "sending"
+DELIVERED = "delivered"
+FAILED = "failed"
+DELIVERY_LABELS = {
+    LOCAL: "solo local",
+    PENDING: "pendiente",
+    SENDING: "enviando",
+    DELIVERED: "entregado",
+    FAILED: "fallido",
+}
+
 
 @dataclass(frozen=True)
 class Attachment:
@@ -63,15 +78,30 @@ class Ticket(NewTicket):
     created_at: datetime
     updated_at: datetime
     status: str
+    # Delivery to Jira Service Management (see bot/tickets/outbox.py).
+    delivery_status: str = LOCAL
+    delivery_attempts: int = 0
+    next_attempt_at: Optional[datetime] = None
+    last_error: Optional[str] = None
+    delivered_at: Optional[datetime] = None
+    jsm_key: Optional[str] = None
+    jsm_url: Optional[str] = None
+    jsm_status: Optional[str] = None
+    jsm_status_at: Optional[datetime] = None
 
     @property
     def status_label(self) -> str:
         return STATUS_LABELS.get(self.status, self.status)
 
+    @property
+    def delivery_label(self) -> str:
+        return DELIVERY_LABELS.get(self.delivery_status, self.delivery_status)
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form: the `python -m bot tickets list --json` contract."""
         data = asdict(self)
-        data["created_at"] = self.created_at.isoformat()
-        data["updated_at"] = self.updated_at.isoformat()
+        for name, value in data.items():
+            if isinstance(value, datetime):
+                data[name] = value.isoformat()
         data["attachments"] = [asdict(a) for a in self.attachments]
         return data
