@@ -22,6 +22,12 @@ from bot.transcripts import EVENTS, TrackerReader, _metadata
 NOW = datetime(2026, 11, 29, 15, 0, tzinfo=timezone.utc)
 
 
+@pytest.fixture(autouse=True)
+def default_abandon_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests assume the default 30-minute idle time, whatever the session set."""
+    monkeypatch.delenv("REVIEW_ABANDON_MINUTES", raising=False)
+
+
 class Conversation:
     """Builds tracker events the way Rasa writes them."""
 
