@@ -242,7 +242,7 @@ def run_foreground(settings: Settings) -> int:
     signal.signal(signal.SIGTERM, _stop)
     try:
         servers.start()
-        print("Arrancando el servidor de acciones y el servidor Rasa (puede tardar un minuto)...", flush=True)
+        print("Arrancando el servidor de acciones, el servidor Rasa y el servidor web (puede tardar un minuto)...", flush=True)
         servers.wait_ready()
     except LaunchError as exc:
         print(f"ERROR: {exc}", file=sys.stderr)
@@ -257,6 +257,7 @@ def run_foreground(settings: Settings) -> int:
     print(
         "\nSoporte ecollect está listo:\n"
         f"  Chat web:           http://localhost:{s.web_port}/\n"
+        f"  Revisión (líderes): http://localhost:{s.web_port}/revision/   (cuentas: python -m bot review add-user NOMBRE)\n"
         f"  API REST de Rasa:   http://localhost:{s.rasa_port}/webhooks/rest/webhook\n"
         f"  Socket.IO (widget): http://localhost:{s.rasa_port}/socket.io\n"
         f"  Servidor de acciones: http://localhost:{s.actions_port}/health\n"

@@ -178,3 +178,18 @@ def test_tickets_list_reads_bot_data_dir(tmp_path: Path) -> None:
         [sys.executable, "-m", "bot", "tickets", "list", "--json"], capture_output=True, text=True, check=True, env=env
     ).stdout
     assert [t["key"] for t in json.loads(out)] == ["ECO-000001"]
+
+
+def test_tickets_show_links_to_its_review_pages(tmp_path: Path) -> None:
+    from bot.review.links import sender_for
+
+    url = f"sqlite:///{tmp_path / 'tickets.db'}"
+    TicketStore(url).create(new_ticket(conversation_id="whatsapp:+573001234567"), "k")
+    env = {**os.environ, "TICKETS_DB_URL": url, "WEB_PUBLIC_URL": "https://soporte.ejemplo.com"}
+    out = subprocess.run(
+        [sys.executable, "-m", "bot", "tickets", "show", "ECO-000001"], capture_output=True, text=True, check=True, env=env
+    ).stdout
+    links = json.loads(out)["revision"]
+    assert links["ticket"] == "https://soporte.ejemplo.com/revision/tickets/ECO-000001"
+    token = links["conversacion"].rsplit("/", 1)[1]
+    assert sender_for(token) == "whatsapp:+573001234567"

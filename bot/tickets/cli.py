@@ -65,7 +65,12 @@ def cmd_tickets_show(args: argparse.Namespace) -> int:
     if ticket is None:
         print(f"No existe el ticket {args.key}.", file=sys.stderr)
         return 1
-    _print_json(ticket.to_dict())
+    from bot.review.links import transcript_url, ticket_url
+
+    data = ticket.to_dict()
+    # Both ways: the ticket's page in the review app, and the conversation behind it.
+    data["revision"] = {"ticket": ticket_url(ticket.key), "conversacion": transcript_url(ticket.conversation_id)}
+    _print_json(data)
     return 0
 
 
