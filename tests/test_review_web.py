@@ -275,3 +275,9 @@ def test_add_user_cli(tmp_path: Path) -> None:
     assert created.returncode == 0 and "creado" in created.stdout
     listed = subprocess.run([sys.executable, "-m", "bot", "review", "users"], capture_output=True, text=True, env=env)
     assert listed.stdout.strip() == "maria"
+
+
+def test_empty_export_still_has_its_header(site) -> None:
+    cookies = session_cookies(site)
+    _, response = site.test_client.get("/revision/conversaciones.csv?texto=nadie-dijo-esto", cookies=cookies)
+    assert response.text.lstrip("\ufeff").strip() == "conversacion,inicio,canal,cliente,tipo_de_solicitud,resultado,tickets,turnos,turnos_no_entendidos"

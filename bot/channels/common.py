@@ -7,9 +7,7 @@ its webhook with 503, while the other channels run.
 
 from __future__ import annotations
 
-import email.utils
 import logging
-from datetime import datetime, timezone
 from typing import Any, Awaitable, Callable, Iterable, Mapping, Optional, Text
 
 from rasa.core.channels.channel import InputChannel, UserMessage
@@ -34,29 +32,6 @@ CHANNEL_ENV = (
     "TEAMS_OPENID_URL",
     "TEAMS_TOKEN_URL",
 )
-
-
-def retryable_status(status: int) -> bool:
-    """Provider answers worth retrying: throttling and server errors."""
-    return status == 429 or status >= 500
-
-
-def parse_retry_after(value: Optional[str]) -> Optional[float]:
-    """Seconds to wait from a Retry-After header (seconds or HTTP date)."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
 
 
 def missing_credentials(credentials: Optional[Mapping[str, Any]], required: Iterable[str]) -> list[str]:

@@ -38,7 +38,8 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.attachments import AttachmentRefused, AttachmentStore, StoredAttachment, human_size
-from bot.channels.common import DisabledChannel, missing_credentials, parse_retry_after, retryable_status
+from bot.channels.common import DisabledChannel, missing_credentials
+from bot.http_retry import parse_retry_after, retryable_status
 
 logger = logging.getLogger(__name__)
 

@@ -32,7 +32,8 @@ from twilio.twiml.messaging_response import MessagingResponse
 
 from bot.attachments import AttachmentRefused, AttachmentStore, StoredAttachment, human_size, safe_filename
 from bot.catalog import get_catalog
-from bot.channels.common import DisabledChannel, missing_credentials, parse_retry_after, retryable_status
+from bot.channels.common import DisabledChannel, missing_credentials
+from bot.http_retry import parse_retry_after, retryable_status
 from bot.text import contains_phrase, normalize
 from bot.validation import check_phone
 

@@ -6,9 +6,6 @@ log, intent corrections and a cache of conversation summaries.
 from __future__ import annotations
 
 import threading
-from pathlib import Path
-from typing import Any
-
 from sqlalchemy import (
     Boolean,
     Column,
@@ -20,9 +17,10 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    create_engine,
 )
 from sqlalchemy.engine import Engine
+
+from bot.sqlengine import shared_engine
 
 metadata = MetaData()
 
@@ -100,22 +98,15 @@ conversations = Table(
     Column("refreshed_at", Float),
 )
 
-_engines: dict[str, Engine] = {}
+_ready: set[str] = set()
 _lock = threading.Lock()
 
 
 def engine_for(url: str) -> Engine:
-    """One engine per URL per process, with the review tables created."""
+    """The shared engine for ``url``, with the review tables created."""
+    engine = shared_engine(url)
     with _lock:
-        engine = _engines.get(url)
-        if engine is None:
-            kwargs: dict[str, Any] = {"future": True, "pool_pre_ping": True}
-            if url.startswith("sqlite"):
-                path = url.split("///", 1)[-1]
-                if path and path != ":memory:":
-                    Path(path).parent.mkdir(parents=True, exist_ok=True)
-                kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
-            engine = create_engine(url, **kwargs)
+        if url not in _ready:
             metadata.create_all(engine)
-            _engines[url] = engine
-        return engine
+            _ready.add(url)
+    return engine

@@ -98,6 +98,22 @@ def _set_cookie(request: Request, resp: HTTPResponse, name: str, value: str, max
         cookie["secure"] = True
 
 
+LIST_COLUMNS = ["conversacion", "inicio", "canal", "cliente", "tipo_de_solicitud", "resultado", "tickets", "turnos", "turnos_no_entendidos"]
+TRANSCRIPT_COLUMNS = ["hora", "quien", "texto", "intent", "confianza", "opciones"]
+
+
+def _csv_response(rows: list[dict[str, Any]], columns: list[str], filename: str) -> HTTPResponse:
+    """UTF-8 CSV with a BOM, so spreadsheet programs show accents correctly."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns)
+    writer.writeheader()
+    writer.writerows(rows)
+    return _security_headers(response.raw(
+        ("\ufeff" + buffer.getvalue()).encode("utf-8"), content_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    ))
+
+
 def _client_address(request: Request) -> str:
     return request.ip or "desconocida"
 
@@ -252,16 +268,8 @@ def review_blueprint(settings: Settings, catalog: Catalog) -> Blueprint:
     async def conversations_csv(request: Request, session: Session) -> HTTPResponse:
         index.refresh()
         data = _export_rows(Filters.from_args(request.args))
-        buffer = io.StringIO()
-        columns = ["conversacion", "inicio", "canal", "cliente", "tipo_de_solicitud", "resultado", "tickets", "turnos", "turnos_no_entendidos"]
-        writer = csv.DictWriter(buffer, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(data)
         accounts.log_access(session.username, "exportar_lista_csv", urlencode(Filters.from_args(request.args).as_args()) or "todas")
-        return _security_headers(response.raw(
-            ("\ufeff" + buffer.getvalue()).encode("utf-8"), content_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": 'attachment; filename="conversaciones.csv"'},
-        ))
+        return _csv_response(data, LIST_COLUMNS, "conversaciones.csv")
 
     @bp.get("/conversaciones.json")
     @requires_lead
@@ -360,15 +368,8 @@ def review_blueprint(settings: Settings, catalog: Catalog) -> Blueprint:
         sender = _conversation(token)
         if sender is None:
             return render("error.html", session, status=404, message="No existe esa conversación.")
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=["hora", "quien", "texto", "intent", "confianza", "opciones"])
-        writer.writeheader()
-        writer.writerows(_transcript_export(sender))
         accounts.log_access(session.username, "exportar_transcripcion_csv", sender)
-        return _security_headers(response.raw(
-            ("\ufeff" + buffer.getvalue()).encode("utf-8"), content_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": 'attachment; filename="transcripcion.csv"'},
-        ))
+        return _csv_response(_transcript_export(sender), TRANSCRIPT_COLUMNS, "transcripcion.csv")
 
     # ------------------------------------------------------------- ticket
     @bp.get("/tickets/<key:str>")

@@ -10,7 +10,6 @@ is ever written in code. Delivery itself is in ``bot/tickets/outbox.py``.
 
 from __future__ import annotations
 
-import email.utils
 import logging
 import os
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ import requests
 import yaml
 
 from bot.catalog import Catalog, FieldSpec, RequestType
+from bot.http_retry import parse_retry_after
 from bot.text import normalize
 
 logger = logging.getLogger(__name__)
@@ -122,23 +122,6 @@ class JsmConfig:
             timeout=_seconds("JSM_TIMEOUT", 20.0),
             status_timeout=_seconds("JSM_STATUS_TIMEOUT", 4.0),
         )
-
-
-def parse_retry_after(value: Optional[str]) -> Optional[float]:
-    """Seconds from a Retry-After header (seconds or HTTP date)."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value.strip()))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
 
 
 def _error_text(response: requests.Response) -> str:

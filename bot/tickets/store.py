@@ -18,16 +18,16 @@ import logging
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any, Iterable, Optional
 
 from sqlalchemy import (
-    Column, DateTime, Index, Integer, String, Text, and_, create_engine, func, inspect, or_, select, text, update,
+    Column, DateTime, Index, Integer, String, Text, and_, func, inspect, or_, select, text, update,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import declarative_base, sessionmaker
 
+from bot.sqlengine import shared_engine
 from bot.tickets.model import DELIVERED, FAILED, LOCAL, PENDING, SENDING, Attachment, NewTicket, Ticket
 
 logger = logging.getLogger(__name__)
@@ -187,13 +187,7 @@ class TicketStore:
         with cls._lock:
             engine = cls._engines.get(url)
             if engine is None:
-                kwargs: dict[str, Any] = {"future": True, "pool_pre_ping": True}
-                if url.startswith("sqlite"):
-                    path = url.split("///", 1)[-1]
-                    if path and path != ":memory:":
-                        Path(path).parent.mkdir(parents=True, exist_ok=True)
-                    kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
-                engine = create_engine(url, **kwargs)
+                engine = shared_engine(url)
                 try:
                     Base.metadata.create_all(engine)
                     _add_missing_columns(engine)
