@@ -20,13 +20,14 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 export SQLALCHEMY_SILENCE_UBER_WARNING ?= 1
 export RASA_TELEMETRY_ENABLED ?= false
 
-.PHONY: help install sync train run test clean bench-nlu
+.PHONY: help install sync train run test clean bench-nlu bench-load
 
 help:
 	@echo "make run    instala, entrena si hace falta y arranca el asistente (Ctrl-C para detener)"
 	@echo "make test   instala, entrena si hace falta y ejecuta todas las pruebas"
 	@echo "make train  solo entrena el modelo (si cambiaron los datos)"
 	@echo "make bench-nlu  mide el NLU en el conjunto de evaluación frente al pipeline por defecto de Rasa"
+	@echo "make bench-load mide mensajes/s y latencias con 10 y 200 clientes a la vez, frente a /model/parse"
 	@echo "make clean  borra el entorno, los modelos y los datos locales"
 
 $(STAMP): pyproject.toml constraints.txt
@@ -59,12 +60,19 @@ train: $(MODEL)
 run: $(MODEL) $(WIDGET_DEPS)
 	$(PY) -m bot run
 
+# The suite runs against the embedded default and against real PostgreSQL and
+# Redis servers, which scripts/ensure-services.sh installs and starts.
 test: $(MODEL) $(WIDGET_DEPS)
-	@CHROMIUM=$$(scripts/ensure-chromium.sh) && export CHROMIUM && $(PY) -m pytest
+	@CHROMIUM=$$(scripts/ensure-chromium.sh) && export CHROMIUM && \
+	  services=$$(scripts/ensure-services.sh) && eval "$$services" && export TEST_POSTGRES_URL TEST_REDIS_URL && \
+	  $(PY) -m pytest
 
 bench-nlu: $(STAMP)
 	$(PY) -m bot sync
 	$(PY) -m bot bench nlu --out results/bench-nlu
+
+bench-load: $(MODEL) $(WIDGET_DEPS)
+	$(PY) -m bot bench load
 
 clean:
 	rm -rf $(VENV) models var results .pytest_cache widget/node_modules

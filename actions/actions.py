@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from abc import ABC, abstractmethod
 from functools import lru_cache
 from typing import Any, Dict, Iterable, List, Mapping, Text, Tuple
 
@@ -72,10 +73,13 @@ class ValidateTicketForm(FormValidationAction):
         return slot_events(step.updates) + [SlotSet("requested_slot", step.next_slot)]
 
 
-class AskSlot(Action):
+class AskSlot(Action, ABC):
     """``action_ask_<slot>``: the form's question for one slot."""
 
-    slot = ""
+    @property
+    @abstractmethod
+    def slot(self) -> str:
+        """The slot this action asks for."""
 
     def name(self) -> Text:
         return f"action_ask_{self.slot}"
@@ -88,37 +92,37 @@ class AskSlot(Action):
 
 
 class AskItem(AskSlot):
-    slot = "item"
+    slot = "item"  # type: ignore[assignment]
 
 
 class AskDescription(AskSlot):
-    slot = "description"
+    slot = "description"  # type: ignore[assignment]
 
 
 class AskEmail(AskSlot):
-    slot = "email"
+    slot = "email"  # type: ignore[assignment]
 
 
 class AskPhone(AskSlot):
-    slot = "phone"
+    slot = "phone"  # type: ignore[assignment]
 
 
 class AskPhoneCountry(AskSlot):
-    slot = form.PHONE_COUNTRY
+    slot = form.PHONE_COUNTRY  # type: ignore[assignment]
 
 
 class AskConfirmation(AskSlot):
-    slot = form.CONFIRMATION
+    slot = form.CONFIRMATION  # type: ignore[assignment]
 
 
 class AskCorrectionField(AskSlot):
-    slot = form.CORRECTION_FIELD
+    slot = form.CORRECTION_FIELD  # type: ignore[assignment]
 
 
 Outcome = Tuple[Mapping[str, Any], List[Say]]
 
 
-class DialogueAction(Action):
+class DialogueAction(Action, ABC):
     """An action whose whole behaviour is one ``bot.dialogue`` call.
 
     Subclasses name the action and implement ``respond``; running it sends the
@@ -130,8 +134,9 @@ class DialogueAction(Action):
     def name(self) -> Text:
         return self.action_name
 
+    @abstractmethod
     def respond(self, turn: Turn, tracker: Tracker) -> Outcome:
-        raise NotImplementedError
+        """Slot updates and messages for this turn."""
 
     def extra_events(self, tracker: Tracker) -> List[EventType]:
         return []

@@ -67,6 +67,12 @@ def cmd_bench_nlu(args: argparse.Namespace) -> int:
     return run_bench(Path(args.out), get_catalog(), baseline=not args.no_baseline)
 
 
+def cmd_bench_load(args: argparse.Namespace) -> int:
+    from bot.bench_load import run
+
+    return run(args.customers)
+
+
 def cmd_web(args: argparse.Namespace) -> int:
     from bot.web.app import serve
 
@@ -106,6 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench_nlu.add_argument("--out", default="results/bench-nlu", help="carpeta de resultados")
     bench_nlu.add_argument("--no-baseline", action="store_true", help="no entrenar el pipeline por defecto")
     bench_nlu.set_defaults(func=cmd_bench_nlu)
+    bench_load = bench_sub.add_parser("load", help="clientes simultáneos completando un ticket por REST, frente a /model/parse")
+    bench_load.add_argument("--customers", type=int, nargs="+", default=[10, 200], help="cuántos clientes a la vez (por defecto 10 y 200)")
+    bench_load.set_defaults(func=cmd_bench_load)
 
     web = sub.add_parser("web", help="servidor web: página de chat, widget y adjuntos (WEB_PORT)")
     web.set_defaults(func=cmd_web)

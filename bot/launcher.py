@@ -49,6 +49,28 @@ def api_token(settings: Settings) -> str:
     return token
 
 
+def actions_token(settings: Settings) -> str:
+    """The shared secret between Rasa and the action server (``ACTIONS_TOKEN``)."""
+    configured = os.environ.get("ACTIONS_TOKEN", "").strip()
+    if configured:
+        return configured
+    path = settings.data_dir / "actions_token"
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_urlsafe(32)
+    path.write_text(token + "\n", encoding="utf-8")
+    path.chmod(0o600)
+    return token
+
+
+def web_origins(settings: Settings) -> tuple[str, ...]:
+    """Origins allowed to call Rasa from a browser: the chat page and ``WEB_ALLOWED_ORIGINS``."""
+    embedding = [o.strip().rstrip("/") for o in os.environ.get("WEB_ALLOWED_ORIGINS", "").split(",") if o.strip()]
+    own = [f"http://localhost:{settings.web_port}", f"http://127.0.0.1:{settings.web_port}"]
+    return tuple(dict.fromkeys(own + embedding))
+
+
 def child_env(settings: Settings) -> dict[str, str]:
     """Environment for the servers: every variable endpoints.yml references is set."""
     env = quiet_rasa_env()
@@ -62,6 +84,8 @@ def child_env(settings: Settings) -> dict[str, str]:
             "ACTIONS_PORT": str(settings.actions_port),
             "WEB_PORT": str(settings.web_port),
             "RASA_API_TOKEN": api_token(settings),
+            "ACTIONS_TOKEN": actions_token(settings),
+            "TRACKER_DB_URL": settings.tracker_db_url,
             "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
             "PYTHONUNBUFFERED": "1",
         }
@@ -134,20 +158,20 @@ class Servers:
     def __post_init__(self) -> None:
         s = self.settings
         python = sys.executable
-        origins = self.cors_origins or (f"http://localhost:{s.web_port}", f"http://127.0.0.1:{s.web_port}")
-        cors: list[str] = []
-        for origin in origins:
-            cors += ["--cors", origin]
+        # The web chat's own origins plus the sites that embed it; never "*".
+        # One --cors flag with every origin: argparse keeps only the last flag.
+        origins = self.cors_origins or web_origins(s)
+        cors = ["--cors", *origins]
         self.servers = [
             Server(
                 "servidor de acciones",
-                [python, "-m", "rasa_sdk", "--actions", "actions", "--port", str(s.actions_port)],
+                [python, "-m", "bot.action_server"],
                 f"http://127.0.0.1:{s.actions_port}/health",
             ),
             Server(
                 "servidor Rasa",
                 [
-                    python, "-m", "rasa", "run",
+                    python, "-m", "bot.rasa_runtime", "run",
                     "--enable-api",
                     "--auth-token", api_token(s),
                     "--port", str(s.rasa_port),
@@ -216,6 +240,22 @@ class Servers:
         if self._log is not None:
             self._log.close()
             self._log = None
+
+    def named(self, name: str) -> Server:
+        return next(s for s in self.servers if s.name == name)
+
+    def stop_one(self, name: str) -> None:
+        self.named(name).stop()
+
+    def start_one(self, name: str, timeout: float = READY_TIMEOUT_S) -> None:
+        """Start one server again (after a crash or a deploy) and wait until it answers."""
+        server = self.named(name)
+        server.start(child_env(self.settings), self._log)
+        deadline = time.monotonic() + timeout
+        while not server.healthy():
+            if server.exit_code() is not None or time.monotonic() > deadline:
+                raise LaunchError(f"El {server.name} no volvió a arrancar.")
+            time.sleep(0.5)
 
     def first_exited(self) -> Optional[Server]:
         return next((s for s in self.servers if s.exit_code() is not None), None)

@@ -53,3 +53,18 @@ def accent_variants(phrases: Iterable[str]) -> list[str]:
 
 def word_count(text: str) -> int:
     return len([w for w in normalize(text).split(" ") if any(c.isalnum() for c in w)])
+
+
+_KEEP_CONTROLS = {"\n", "\t"}
+
+
+def clean_text(text: Optional[str]) -> str:
+    """Text without control characters (NUL, escapes, ...), newlines and tabs kept.
+
+    Customers' messages may carry them (pasted from terminals, or sent to
+    break things); PostgreSQL refuses NUL in text columns and terminals
+    reading logs would obey escape codes.
+    """
+    if not text:
+        return ""
+    return "".join(ch for ch in text if ch in _KEEP_CONTROLS or unicodedata.category(ch) != "Cc")

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.settings import Settings
+from bot.text import clean_text
 
 _metadata = MetaData()
 # Rasa 3.6 SQLTrackerStore's table, declared (not reflected) so a missing
@@ -106,7 +107,7 @@ def utterances(events: Iterable[dict[str, Any]]) -> Iterator[Utterance]:
                     buttons=buttons,
                 )
         elif kind == "user":
-            text = str(event.get("text") or "")
+            text = clean_text(str(event.get("text") or ""))
             parse = event.get("parse_data") or {}
             intent = parse.get("intent") or {}
             payload = text if text.startswith("/") else None
@@ -162,6 +163,22 @@ class TrackerReader:
             event = json.loads(row.data or "{}")
             event["_id"] = row.id
             found.append(event)
+        return found
+
+    def events_of(self, sender_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+        """Events of several conversations in one query (the review index's refresh)."""
+        found: dict[str, list[dict[str, Any]]] = {sender: [] for sender in sender_ids}
+        if not sender_ids:
+            return found
+        rows = self._rows(
+            select(EVENTS.c.id, EVENTS.c.sender_id, EVENTS.c.data)
+            .where(EVENTS.c.sender_id.in_(sender_ids))
+            .order_by(EVENTS.c.sender_id, EVENTS.c.id)
+        )
+        for row in rows:
+            event = json.loads(row.data or "{}")
+            event["_id"] = row.id
+            found[row.sender_id].append(event)
         return found
 
     def conversation(self, sender_id: str) -> Conversation:

@@ -94,6 +94,8 @@ class RunningAssistant:
     settings: Settings
     store: TicketStore
     twilio: Any = None  # tests.fake_twilio.FakeTwilio behind the WhatsApp channel
+    servers: Any = None  # bot.launcher.Servers, for fault tests that stop and restart them
+    backend: str = "embebido"
 
     @property
     def base_url(self) -> str:
@@ -103,16 +105,84 @@ class RunningAssistant:
         return Chat(self.base_url)
 
 
+BACKENDS = ("embebido", "postgresql+redis")
+
+
+@dataclass
+class Backend:
+    """Where the servers keep conversations, tickets and locks for one test run."""
+
+    name: str
+    env: dict[str, str]
+    cleanup: Any = None
+
+
+def _postgres_databases(prefix: str) -> tuple[dict[str, str], Any]:
+    """Fresh tracker and ticket databases on the test PostgreSQL server."""
+    import uuid
+
+    import psycopg2
+    from sqlalchemy.engine import make_url
+
+    admin_url = os.environ.get("TEST_POSTGRES_URL")
+    redis_url = os.environ.get("TEST_REDIS_URL")
+    if not admin_url or not redis_url:
+        pytest.fail(
+            "TEST_POSTGRES_URL / TEST_REDIS_URL no están definidas: ejecuta las pruebas con `make test`, "
+            "que instala y arranca PostgreSQL y Redis (scripts/ensure-services.sh)."
+        )
+    admin = make_url(admin_url)
+    names = [f"{prefix}_{kind}_{uuid.uuid4().hex[:8]}" for kind in ("tracker", "tickets")]
+    connection = psycopg2.connect(admin_url)
+    connection.autocommit = True
+    with connection.cursor() as cursor:
+        for name in names:
+            cursor.execute(f'CREATE DATABASE "{name}"')
+    connection.close()
+    import redis
+
+    lock_db = redis.Redis.from_url(redis_url)
+    lock_db.flushdb()
+
+    def drop() -> None:
+        connection = psycopg2.connect(admin_url)
+        connection.autocommit = True
+        with connection.cursor() as cursor:
+            for name in names:
+                cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        connection.close()
+
+    def url(database: str) -> str:
+        return admin.set(database=database).render_as_string(hide_password=False)
+
+    env = {"TRACKER_DB_URL": url(names[0]), "TICKETS_DB_URL": url(names[1]), "REDIS_URL": redis_url}
+    return env, drop
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
+    if request.param == "embebido":
+        yield Backend(request.param, {})
+        return
+    env, drop = _postgres_databases("ecollect_test")
+    try:
+        yield Backend(request.param, env, drop)
+    finally:
+        drop()
+
+
 @pytest.fixture(scope="session")
-def assistant(model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningAssistant]:
-    """The real action server and Rasa server, started once per test run."""
+def assistant(model_path: Path, tmp_path_factory: pytest.TempPathFactory, backend: Backend) -> Iterator[RunningAssistant]:
+    """The real action, Rasa and web servers, started once per test run and backend."""
     from bot.launcher import Servers
     from tests.fake_twilio import SID, TOKEN, start_fake_twilio
 
-    data_dir = tmp_path_factory.mktemp("assistant-data")
+    data_dir = tmp_path_factory.mktemp(f"assistant-{backend.name.replace('+', '-')}")
     saved = dict(os.environ)
     rasa_port = free_port()
     twilio, stop_twilio = start_fake_twilio()
+    for name in ("TICKETS_DB_URL", "TRACKER_DB_URL", "REDIS_URL", "TEAMS_APP_ID", "TEAMS_APP_PASSWORD"):
+        os.environ.pop(name, None)
     os.environ.update(
         {
             "BOT_DATA_DIR": str(data_dir),
@@ -128,16 +198,15 @@ def assistant(model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
             "TWILIO_WHATSAPP_NUMBER": "whatsapp:+14155238886",
             "TWILIO_API_URL": twilio.api_url,
             "WHATSAPP_PUBLIC_URL": f"http://127.0.0.1:{rasa_port}/webhooks/whatsapp/webhook",
+            **backend.env,
         }
     )
-    for name in ("TICKETS_DB_URL", "TEAMS_APP_ID", "TEAMS_APP_PASSWORD"):
-        os.environ.pop(name, None)
     settings = Settings.from_env()
     servers = Servers(settings, log_path=data_dir / "servers.log")
     try:
         servers.start()
         servers.wait_ready()
-        yield RunningAssistant(settings, TicketStore(settings.tickets_db_url), twilio)
+        yield RunningAssistant(settings, TicketStore(settings.tickets_db_url), twilio, servers, backend.name)
     finally:
         servers.stop()
         stop_twilio()

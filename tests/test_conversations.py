@@ -203,8 +203,7 @@ def test_tickets_cli_lists_what_the_conversations_created(assistant: RunningAssi
     chat = assistant.chat()
     chat.say("no me carga el plano de usuarios, mi correo es rrhh@empresa.com")
     confirm(chat)
-    env = {**os.environ, "BOT_DATA_DIR": str(assistant.settings.data_dir)}
-    env.pop("TICKETS_DB_URL", None)
+    env = {**os.environ, "BOT_DATA_DIR": str(assistant.settings.data_dir), "TICKETS_DB_URL": assistant.settings.tickets_db_url}
     out = subprocess.run(
         [sys.executable, "-m", "bot", "tickets", "list", "--json"], capture_output=True, text=True, check=True, env=env
     ).stdout

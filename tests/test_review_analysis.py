@@ -209,3 +209,10 @@ def test_export_nlu_anonymizes(tmp_path: Path, catalog: Catalog) -> None:
     assert len(examples) == 2  # marking again replaced, not duplicated
     assert "ana@empresa.com" not in text and "3157778899" not in text and "4111" not in text
     assert anonymize("escribe a x.y@z.com", catalog) == "escribe a nombre@empresa.com"
+
+
+def test_control_characters_never_reach_summaries() -> None:
+    c = Conversation().user("\x00\x01 el pse \x1b[31m no sirve\n", "pago_en_linea")
+    summary = analysis.summarize("c", c.events, now=NOW)
+    assert "\x00" not in summary.customer_text and "\x1b" not in summary.customer_text
+    assert "el pse" in summary.customer_text

@@ -31,8 +31,8 @@ SENDER = "whatsapp:+573001234567"
 @pytest.fixture
 def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("BOT_DATA_DIR", str(tmp_path))
-    monkeypatch.delenv("TICKETS_DB_URL", raising=False)
-    monkeypatch.delenv("REVIEW_DB_URL", raising=False)
+    for name in ("TICKETS_DB_URL", "TRACKER_DB_URL", "REVIEW_DB_URL", "REDIS_URL"):
+        monkeypatch.delenv(name, raising=False)
     settings = Settings.from_env()
     start = datetime.now(timezone.utc) - timedelta(hours=2)
     conversation = (

@@ -155,3 +155,10 @@ def test_unknown_item_is_refused(catalog: Catalog) -> None:
 )
 def test_contacts_are_found_in_free_text(text: str, found: list) -> None:
     assert [(f.entity, f.value) for f in find_contacts(text, COUNTRIES)] == found
+
+
+def test_clean_text_removes_controls_but_keeps_lines_and_emoji() -> None:
+    from bot.text import clean_text
+
+    assert clean_text("\x00a\x07b\x1b[0mc\n\td 🙂") == "ab[0mc\n\td 🙂"
+    assert clean_text(None) == ""

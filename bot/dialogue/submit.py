@@ -12,6 +12,7 @@ from bot.dialogue.form import CONFIRMATION, CONFIRMED, next_slot
 from bot.dialogue.prompts import type_path
 from bot.dialogue.requests import reset_request
 from bot.dialogue.turn import Say, Turn
+from bot.privacy import mask_cards
 from bot.tickets import NewTicket, TicketStore, TicketStoreError
 from bot.tickets.model import Attachment, Ticket
 
@@ -39,8 +40,9 @@ def build_ticket(slots: Mapping[str, Any], turn: Turn, catalog: Catalog) -> Opti
         item=item.name if item else None,
         email=str(slots.get("email")),
         phone=slots.get("phone") or None,
-        description=slots.get("description") if request_type.field("description") else None,
-        original_text=slots.get("original_text"),
+        # Card numbers never reach a ticket (nor JSM, nor an agent's screen).
+        description=mask_cards(slots.get("description") or "") or None if request_type.field("description") else None,
+        original_text=mask_cards(slots.get("original_text") or "") or None,
         redirected_from=slots.get("redirected_from"),
         attachments=tuple(Attachment.from_dict(a) for a in slots.get("attachment") or ()),
         channel=turn.channel or "desconocido",

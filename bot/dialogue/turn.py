@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Optional
 
+from bot.text import clean_text
+
 # Actions that run between a user message and the form without consuming it.
 _TRANSPARENT_ACTIONS = {"action_listen", "action_extract_slots", "action_session_start"}
 START_ACTION = "action_start_request"
@@ -74,7 +76,7 @@ class Turn:
         user_event = next((e for e in reversed(events) if e.get("event") == "user"), {})
         channel = user_event.get("input_channel") or ""
         return cls(
-            text=str(latest_message.get("text") or ""),
+            text=clean_text(str(latest_message.get("text") or "")),
             intent=intent.get("name"),
             confidence=float(intent.get("confidence") or 0.0),
             entities=tuple(latest_message.get("entities") or ()),

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Optional, Sequence
 
 from bot.privacy import mask_cards
+from bot.text import clean_text
 
 FORM = "ticket_form"
 LOW_CONFIDENCE = 0.5  # the FallbackClassifier threshold in config.yml
@@ -98,7 +99,7 @@ def summarize(sender_id: str, events: Sequence[dict[str, Any]], now: Optional[da
         kind = event.get("event")
         if kind == "user":
             summary.channel = summary.channel or event.get("input_channel")
-            text = str(event.get("text") or "")
+            text = clean_text(str(event.get("text") or ""))
             intent = ((event.get("parse_data") or {}).get("intent")) or {}
             if text.startswith("/"):
                 continue  # buttons and the widget's own greeting are not customer turns

@@ -23,6 +23,8 @@ from bot.review.analysis import IN_PROGRESS, OUTCOME_ORDER, REDIRECTED, TICKET, 
 from bot.transcripts import TrackerReader
 
 PAGE_SIZE = 25
+# Conversations summarised per query and transaction when the index catches up.
+REFRESH_BATCH = 200
 
 
 def review_zone() -> ZoneInfo:
@@ -169,30 +171,33 @@ class ConversationIndex:
             sender for sender, last_id in heads.items()
             if sender not in cached or cached[sender][0] != last_id or f",{IN_PROGRESS}," in (cached[sender][1] or "")
         ]
-        for sender in stale:
-            summary = summarize(sender, self.reader.events(sender), now=now)
-            values = dict(
-                sender_id=sender,
-                last_event_id=summary.last_event_id,
-                started_at=summary.started_at,
-                last_at=summary.last_at,
-                channel=summary.channel,
-                request_types=_joined(summary.request_types),
-                last_request_type=summary.request_type,
-                outcome=summary.outcome,
-                outcomes=_joined([o for o in OUTCOME_ORDER if o in summary.outcomes]),
-                tickets=_joined(summary.tickets),
-                email=summary.email,
-                phone=summary.phone,
-                turns=summary.turns,
-                missed_turns=summary.missed_turns,
-                low_confidence_turns=summary.low_confidence_turns,
-                customer_text=summary.customer_text.lower(),
-                refreshed_at=time.time(),
-            )
+        for start in range(0, len(stale), REFRESH_BATCH):
+            batch = stale[start : start + REFRESH_BATCH]
+            rows = []
+            for sender, events in self.reader.events_of(batch).items():
+                summary = summarize(sender, events, now=now)
+                rows.append(dict(
+                    sender_id=sender,
+                    last_event_id=summary.last_event_id,
+                    started_at=summary.started_at,
+                    last_at=summary.last_at,
+                    channel=summary.channel,
+                    request_types=_joined(summary.request_types),
+                    last_request_type=summary.request_type,
+                    outcome=summary.outcome,
+                    outcomes=_joined([o for o in OUTCOME_ORDER if o in summary.outcomes]),
+                    tickets=_joined(summary.tickets),
+                    email=summary.email,
+                    phone=summary.phone,
+                    turns=summary.turns,
+                    missed_turns=summary.missed_turns,
+                    low_confidence_turns=summary.low_confidence_turns,
+                    customer_text=summary.customer_text.lower(),
+                    refreshed_at=time.time(),
+                ))
             with self.engine.begin() as connection:
-                connection.execute(delete(db.conversations).where(db.conversations.c.sender_id == sender))
-                connection.execute(insert(db.conversations).values(**values))
+                connection.execute(delete(db.conversations).where(db.conversations.c.sender_id.in_(batch)))
+                connection.execute(insert(db.conversations), rows)
         return len(stale)
 
     # ------------------------------------------------------------ search

@@ -25,7 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
-from sqlalchemy.orm import declarative_base, sessionmaker
+from sqlalchemy.orm import Session, declarative_base, sessionmaker
 
 from bot.sqlengine import shared_engine
 from bot.tickets.model import DELIVERED, FAILED, LOCAL, PENDING, SENDING, Attachment, NewTicket, Ticket
@@ -170,31 +170,43 @@ def _due(now: datetime) -> Any:
 class TicketStore:
     """Tickets in a SQL database reachable by URL."""
 
-    _engines: dict[str, Engine] = {}
+    _schema_ready: set[str] = set()
     _lock = threading.Lock()
 
     def __init__(self, url: str, prefix: str = "ECO", outbox: bool = False) -> None:
-        """``outbox``: new tickets wait for delivery to JSM (TICKETS_BACKEND=jsm)."""
+        """``outbox``: new tickets wait for delivery to JSM (TICKETS_BACKEND=jsm).
+
+        Nothing connects here: a store built while its database is down works
+        as soon as the database is back, and every failure in between reaches
+        the caller as ``TicketStoreError``.
+        """
         self.url = url
         self.prefix = prefix
         self.outbox = outbox
-        self._engine = self._engine_for(url)
+        self._engine: Engine = shared_engine(url)
         self._sessions = sessionmaker(bind=self._engine, expire_on_commit=False, future=True)
 
-    @classmethod
-    def _engine_for(cls, url: str) -> Engine:
-        """One engine (and pool) per URL per process; tables created once."""
-        with cls._lock:
-            engine = cls._engines.get(url)
-            if engine is None:
-                engine = shared_engine(url)
-                try:
-                    Base.metadata.create_all(engine)
-                    _add_missing_columns(engine)
-                except SQLAlchemyError as exc:
-                    raise TicketStoreError(f"no se pudo abrir el almacén de tickets: {exc}") from exc
-                cls._engines[url] = engine
-            return engine
+    def _ensure_schema(self) -> None:
+        """Tables created (and old ones upgraded) once per URL per process."""
+        if self.url in self._schema_ready:
+            return
+        with self._lock:
+            if self.url in self._schema_ready:
+                return
+            try:
+                Base.metadata.create_all(self._engine)
+                _add_missing_columns(self._engine)
+            except SQLAlchemyError as exc:
+                raise TicketStoreError(f"no se pudo abrir el almacén de tickets: {exc}") from exc
+            self._schema_ready.add(self.url)
+
+    def _session(self) -> Session:
+        self._ensure_schema()
+        return self._sessions()
+
+    def _begin(self) -> Any:
+        self._ensure_schema()
+        return self._sessions.begin()
 
     @classmethod
     def from_settings(cls) -> "TicketStore":
@@ -245,7 +257,7 @@ class TicketStore:
             next_attempt_at=now if self.outbox else None,
         )
         try:
-            with self._sessions.begin() as session:
+            with self._begin() as session:
                 session.add(row)
                 session.flush()
                 row.key = f"{self.prefix}-{row.id:06d}"
@@ -262,7 +274,7 @@ class TicketStore:
     # ------------------------------------------------------------------- read
     def _one(self, condition: Any) -> Optional[Ticket]:
         try:
-            with self._sessions() as session:
+            with self._session() as session:
                 row = session.execute(select(TicketRow).where(condition)).scalar_one_or_none()
                 return _to_ticket(row) if row is not None else None
         except SQLAlchemyError as exc:
@@ -293,7 +305,7 @@ class TicketStore:
         if limit:
             query = query.limit(limit)
         try:
-            with self._sessions() as session:
+            with self._session() as session:
                 return [_to_ticket(r) for r in session.execute(query).scalars()]
         except SQLAlchemyError as exc:
             raise TicketStoreError(f"no se pudo leer el almacén de tickets: {exc}") from exc
@@ -301,7 +313,7 @@ class TicketStore:
     # ----------------------------------------------------------------- outbox
     def _write(self, what: str, statement: Any) -> int:
         try:
-            with self._sessions.begin() as session:
+            with self._begin() as session:
                 return int(session.execute(statement.execution_options(synchronize_session=False)).rowcount)
         except SQLAlchemyError as exc:
             raise TicketStoreError(f"no se pudo {what}: {exc}") from exc
@@ -320,7 +332,7 @@ class TicketStore:
             query = query.with_for_update(skip_locked=True)
         claimed: list[Claim] = []
         try:
-            with self._sessions.begin() as session:
+            with self._begin() as session:
                 for row_id in session.execute(query).scalars().all():
                     taken = session.execute(
                         update(TicketRow)
@@ -418,7 +430,7 @@ class TicketStore:
             return []
         where = or_(*conditions)
         try:
-            with self._sessions.begin() as session:
+            with self._begin() as session:
                 found = list(session.execute(select(TicketRow.key).where(where)).scalars())
                 session.execute(
                     update(TicketRow)
@@ -437,7 +449,7 @@ class TicketStore:
 
     def delivery_counts(self) -> dict[str, int]:
         try:
-            with self._sessions() as session:
+            with self._session() as session:
                 rows = session.execute(
                     select(TicketRow.delivery_status, func.count()).group_by(TicketRow.delivery_status)
                 ).all()
