@@ -58,7 +58,11 @@ def slot_events(updates: Mapping[str, Any]) -> List[EventType]:
 
 
 class ValidateTicketForm(FormValidationAction):
-    """Runs ``bot.dialogue.form.step``: extraction, validation and the next question."""
+    """Runs ``bot.dialogue.form.step``: extraction, validation and the next question.
+
+    The question is sent here too, so a form turn costs Rasa one call to the
+    action server (there are no ``action_ask_*`` actions).
+    """
 
     def name(self) -> Text:
         return f"validate_{FORM_NAME}"
@@ -66,57 +70,12 @@ class ValidateTicketForm(FormValidationAction):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> List[EventType]:
-        step = form.step(turn_of(tracker), tracker.slots, get_catalog(), tracker.slots_to_validate())
+        catalog = get_catalog()
+        step = form.step(turn_of(tracker), tracker.slots, catalog, tracker.slots_to_validate())
         if step.reject:
             return []  # not an answer: Rasa rejects the form and a rule takes the turn
-        say(dispatcher, step.says)
+        say(dispatcher, prompts.step_messages(step, tracker.slots, catalog))
         return slot_events(step.updates) + [SlotSet("requested_slot", step.next_slot)]
-
-
-class AskSlot(Action, ABC):
-    """``action_ask_<slot>``: the form's question for one slot."""
-
-    @property
-    @abstractmethod
-    def slot(self) -> str:
-        """The slot this action asks for."""
-
-    def name(self) -> Text:
-        return f"action_ask_{self.slot}"
-
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> List[EventType]:
-        say(dispatcher, prompts.ask(self.slot, tracker.slots, get_catalog()))
-        return []
-
-
-class AskItem(AskSlot):
-    slot = "item"  # type: ignore[assignment]
-
-
-class AskDescription(AskSlot):
-    slot = "description"  # type: ignore[assignment]
-
-
-class AskEmail(AskSlot):
-    slot = "email"  # type: ignore[assignment]
-
-
-class AskPhone(AskSlot):
-    slot = "phone"  # type: ignore[assignment]
-
-
-class AskPhoneCountry(AskSlot):
-    slot = form.PHONE_COUNTRY  # type: ignore[assignment]
-
-
-class AskConfirmation(AskSlot):
-    slot = form.CONFIRMATION  # type: ignore[assignment]
-
-
-class AskCorrectionField(AskSlot):
-    slot = form.CORRECTION_FIELD  # type: ignore[assignment]
 
 
 Outcome = Tuple[Mapping[str, Any], List[Say]]
@@ -266,6 +225,6 @@ def _registered() -> Dict[str, type]:
     while pending:
         for cls in pending.pop().__subclasses__():
             pending.append(cls)
-            if cls.__module__ == __name__ and cls not in (AskSlot, DialogueAction):
+            if cls.__module__ == __name__ and cls is not DialogueAction:
                 found[cls().name()] = cls
     return found

@@ -22,6 +22,9 @@ logger = logging.getLogger(__name__)
 
 def build_app(token: str):  # type: ignore[no-untyped-def]
     app = create_app(action_package_name="actions", cors_origins=[])
+    # Rasa keeps connections open (bot.rasa_runtime, 30 s idle); the server
+    # must keep them longer so a reused connection is never closed under it.
+    app.config.KEEP_ALIVE_TIMEOUT = 60
 
     @app.middleware("request")
     async def require_token(request: Request):  # type: ignore[no-untyped-def]

@@ -93,7 +93,9 @@ def test_validate_ticket_form_fills_and_asks_next() -> None:
     )
     events, messages = run(act.ValidateTicketForm(), t)
     assert slot_sets(events) == {"email": "ana@empresa.com", "requested_slot": "confirmation"}
-    assert messages == []
+    (summary,) = messages  # the next question, sent by the validation itself
+    assert summary["response"] == "utter_question_confirmation" and "ana@empresa.com" in summary["summary"]
+    assert [b["payload"] for b in summary["buttons"]] == ["/affirm", "/correct", "/cancel"]
 
 
 def test_validate_ticket_form_rejects_a_cancel() -> None:
@@ -116,23 +118,29 @@ def test_validate_ticket_form_on_start_reads_the_opening_message() -> None:
     assert slot_sets(events) == {"item": "falla_reporte_transacciones", "requested_slot": "email"}
 
 
-def test_ask_item_offers_the_catalog_options_as_buttons() -> None:
-    _, messages = run(act.AskItem(), tracker(slots={"request_type": "gestion_archivos"}))
-    (message,) = messages
-    assert message["response"] == "utter_ask_item"
-    payloads = [b["payload"] for b in message["buttons"]]
-    assert len(payloads) == 4
-    assert all(p.startswith('/inform{"item":') for p in payloads)
+def test_validation_asks_the_item_with_the_catalog_options() -> None:
+    t = tracker(
+        "/choose_request_type", "choose_request_type",
+        slots={"request_type": "gestion_archivos"},
+        events=form_events("/choose_request_type", "choose_request_type", mode="start"),
+    )
+    events, messages = run(act.ValidateTicketForm(), t)
+    assert slot_sets(events)["requested_slot"] == "item"
+    (question,) = messages
+    assert question["response"] == "utter_question_item"
+    payloads = [b["payload"] for b in question["buttons"]]
+    assert len(payloads) == 4 and all(p.startswith('/inform{"item":') for p in payloads)
     assert not any("eliminacion" in p for p in payloads)
 
 
-def test_ask_confirmation_shows_the_summary_with_three_buttons() -> None:
-    slots = {"request_type": "gestion_archivos", "item": "falla_cargue_cartera", "email": "ana@empresa.com"}
-    _, messages = run(act.AskConfirmation(), tracker(slots=slots))
-    (message,) = messages
-    assert message["response"] == "utter_ask_confirmation"
-    assert "ana@empresa.com" in message["summary"]
-    assert [b["payload"] for b in message["buttons"]] == ["/affirm", "/correct", "/cancel"]
+def test_refused_value_comes_with_its_reason_then_the_question_again() -> None:
+    t = tracker(
+        "ana.perez", "inform",
+        slots={"request_type": "gestion_archivos", "item": "falla_cargue_cartera", "requested_slot": "email"},
+        events=form_events("ana.perez", "inform"),
+    )
+    _, messages = run(act.ValidateTicketForm(), t)
+    assert responses(messages) == ["utter_invalid_email_missing_at", "utter_question_email"]
 
 
 def test_start_request_sets_the_type_from_the_intent() -> None:
@@ -241,24 +249,27 @@ def test_greet_other_and_form_help() -> None:
 
 
 @pytest.mark.parametrize(
-    "action, slots, response, buttons",
+    "slot, slots, response, buttons",
     [
-        (act.AskDescription(), {"request_type": "pago_en_linea"}, "utter_ask_description", 0),
-        (act.AskDescription(), {"request_type": "acompanamiento_tecnico", "redirected_from": "eliminacion_actualizacion_cartera"}, "utter_ask_description_redirect", 0),
-        (act.AskEmail(), {"request_type": "pago_en_linea"}, "utter_ask_email", 0),
-        (act.AskPhone(), {"request_type": "pago_en_linea"}, "utter_ask_phone", 0),
-        (act.AskPhoneCountry(), {"request_type": "pago_en_linea", "phone_candidates": {"MX": "+528291234567", "DO": "+18291234567"}}, "utter_ask_phone_country", 2),
-        (act.AskCorrectionField(), {"request_type": "gestion_archivos"}, "utter_ask_correction_field", 3),
+        ("description", {"request_type": "pago_en_linea"}, "utter_question_description", 0),
+        ("description", {"request_type": "acompanamiento_tecnico", "redirected_from": "eliminacion_actualizacion_cartera"}, "utter_question_description_redirect", 0),
+        ("email", {"request_type": "pago_en_linea"}, "utter_question_email", 0),
+        ("phone", {"request_type": "pago_en_linea"}, "utter_question_phone", 0),
+        ("phone_country", {"request_type": "pago_en_linea", "phone_candidates": {"MX": "+528291234567", "DO": "+18291234567"}}, "utter_question_phone_country", 2),
+        ("correction_field", {"request_type": "gestion_archivos"}, "utter_question_correction_field", 3),
     ],
 )
-def test_every_form_question(action, slots: dict, response: str, buttons: int) -> None:
-    _, messages = run(action, tracker(slots=slots))
-    (message,) = messages
-    assert message["response"] == response
-    assert len(message["buttons"] or []) == buttons
+def test_every_form_question(slot: str, slots: dict, response: str, buttons: int, catalog) -> None:
+    from bot.dialogue import prompts
+
+    (question,) = prompts.ask(slot, slots, catalog)
+    assert question.response == response
+    assert len(question.buttons) == buttons
 
 
-def test_redirect_description_prompt_comes_from_the_catalog() -> None:
+def test_redirect_description_prompt_comes_from_the_catalog(catalog) -> None:
+    from bot.dialogue import prompts
+
     slots = {"request_type": "acompanamiento_tecnico", "redirected_from": "eliminacion_actualizacion_cartera"}
-    _, messages = run(act.AskDescription(), tracker(slots=slots))
-    assert "registros de cartera" in messages[0]["prompt"]
+    (question,) = prompts.ask("description", slots, catalog)
+    assert "registros de cartera" in question.kwargs["prompt"]

@@ -1,7 +1,10 @@
 """What the form says when it asks for a slot, including the summary.
 
 Button titles and field labels come from the catalog; the sentences around
-them are domain responses (``utter_ask_*``), so wording lives in one place.
+them are domain responses (``utter_question_*``), so wording lives in one
+place. They are deliberately not named ``utter_ask_<slot>``: the validation
+action asks the next question itself (one call to the action server per
+turn instead of two), and Rasa's form would otherwise ask it a second time.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ import json
 from typing import Any, Mapping
 
 from bot.catalog import Catalog, RequestType
-from bot.dialogue.form import CONFIRMATION, CORRECTION_FIELD, PHONE_CANDIDATES, PHONE_COUNTRY
+from bot.dialogue.form import CONFIRMATION, CORRECTION_FIELD, PHONE_CANDIDATES, PHONE_COUNTRY, Step
 from bot.dialogue.turn import Button, Say
 from bot.validation import format_phone
 
@@ -61,23 +64,23 @@ def ask(slot: str, slots: Mapping[str, Any], catalog: Catalog) -> list[Say]:
     spec = request_type.field(slot)
     if slot == "item" and spec is not None:
         buttons = tuple(Button(o.name, payload("inform", item=o.id)) for o in spec.options)
-        return [Say("utter_ask_item", {"label": spec.label}, buttons)]
+        return [Say("utter_question_item", {"label": spec.label}, buttons)]
     if slot == "description":
         retired = catalog.retired_option(slots.get("redirected_from"))
         if retired is not None:
-            return [Say("utter_ask_description_redirect", {"prompt": retired.redirect.description_prompt})]
-        return [Say("utter_ask_description", {"request_type": request_type.name})]
+            return [Say("utter_question_description_redirect", {"prompt": retired.redirect.description_prompt})]
+        return [Say("utter_question_description", {"request_type": request_type.name})]
     if slot == "email" and spec is not None:
-        return [Say("utter_ask_email", {"label": spec.label})]
+        return [Say("utter_question_email", {"label": spec.label})]
     if slot == "phone":
-        return [Say("utter_ask_phone")]
+        return [Say("utter_question_phone")]
     if slot == PHONE_COUNTRY:
         candidates: Mapping[str, str] = slots.get(PHONE_CANDIDATES) or {}
         countries = [c for c in catalog.countries if c.id in candidates]
         buttons = tuple(Button(c.name, payload("inform", country=c.id)) for c in countries)
         return [
             Say(
-                "utter_ask_phone_country",
+                "utter_question_phone_country",
                 {"countries": " y ".join(c.name for c in countries)},
                 buttons,
             )
@@ -88,11 +91,20 @@ def ask(slot: str, slots: Mapping[str, Any], catalog: Catalog) -> list[Say]:
             Button(catalog.label("correct"), payload("correct")),
             Button(catalog.label("cancel"), payload("cancel")),
         )
-        return [Say("utter_ask_confirmation", {"summary": summary(slots, catalog)}, buttons)]
+        return [Say("utter_question_confirmation", {"summary": summary(slots, catalog)}, buttons)]
     if slot == CORRECTION_FIELD:
         buttons = tuple(
             Button(f.short_label if f.kind == "email" else f.label, payload("correct", field=f.id))
             for f in request_type.fields
         )
-        return [Say("utter_ask_correction_field", {}, buttons)]
+        return [Say("utter_question_correction_field", {}, buttons)]
     return []
+
+
+def step_messages(step: Step, slots: Mapping[str, Any], catalog: Catalog) -> list[Say]:
+    """A form turn's messages, then the question for the slot it needs next."""
+    if step.reject:
+        return []
+    if step.next_slot is None:
+        return list(step.says)
+    return list(step.says) + ask(step.next_slot, {**slots, **step.updates}, catalog)
