@@ -21,10 +21,10 @@ from bot.settings import Settings
 from bot.tickets import NewTicket, TicketStore
 from bot.web.app import create_app
 from tests.test_review_analysis import Conversation, tracker_db
+from tests.cards import CARD, shows_card
 
 _names = itertools.count()
 PASSWORD = "clave-muy-segura-1"
-CARD = "4111 1111 1111 1111"
 SENDER = "whatsapp:+573001234567"
 
 
@@ -145,7 +145,7 @@ def test_list_shows_masked_customer_and_no_card(site) -> None:
     assert page.status == 200
     assert "Pago en línea" in page.text and "ECO-000001" in page.text and "whatsapp" in page.text
     assert "a•••••••z@empresa.com" in page.text and "ana.perez@empresa.com" not in page.text
-    assert "4111" not in page.text
+    assert not shows_card(page.text)
     assert page.headers["cache-control"] == "no-store"
     assert "script-src" not in page.headers["content-security-policy"]  # no scripts at all
 
@@ -154,7 +154,7 @@ def test_transcript_escapes_customer_text_and_marks_low_confidence(site) -> None
     cookies = session_cookies(site)
     _, page = site.test_client.get(conversation_path(SENDER), cookies=cookies)
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text and "<script>alert(1)" not in page.text
-    assert "[tarjeta oculta]" in page.text and "4111" not in page.text
+    assert "[tarjeta oculta]" in page.text and not shows_card(page.text)
     assert "baja confianza" in page.text and "pago_en_linea · 0.31" in page.text
     assert "Opciones:" in page.text and "Enviar" in page.text  # the assistant's buttons
     assert "ana.perez@empresa.com" not in page.text
@@ -167,7 +167,7 @@ def test_opening_the_full_record_is_logged(site) -> None:
     _, response = site.test_client.post(path, data={"csrf": csrf_of(page.text)}, cookies=cookies, allow_redirects=False)
     assert response.status == 302
     _, full = site.test_client.get(conversation_path(SENDER), cookies=cookies)
-    assert "ana.perez@empresa.com" in full.text and "4111" not in full.text  # cards stay hidden
+    assert "ana.perez@empresa.com" in full.text and not shows_card(full.text)  # cards stay hidden
     _, overview = site.test_client.get("/revision/resumen", cookies=cookies)
     assert "ver_datos_completos" in overview.text and SENDER in overview.text
 
@@ -178,7 +178,7 @@ def test_exports_are_masked(site) -> None:
                  f"/revision/c/{token_for(SENDER)}/transcripcion.csv", f"/revision/c/{token_for(SENDER)}/transcripcion.json"]:
         _, response = site.test_client.get(path, cookies=cookies)
         assert response.status == 200, path
-        assert "4111" not in response.text and "ana.perez@empresa.com" not in response.text, path
+        assert not shows_card(response.text) and "ana.perez@empresa.com" not in response.text, path
         assert "3001234567" not in response.text, path
     _, csv_page = site.test_client.get("/revision/conversaciones.csv?resultado=ticket", cookies=cookies)
     assert "Pago en línea" in csv_page.text and "Ticket creado" in csv_page.text
@@ -190,7 +190,7 @@ def test_ticket_and_transcript_link_both_ways(site) -> None:
     assert 'href="/revision/tickets/ECO-000001"' in transcript.text
     _, ticket = site.test_client.get("/revision/tickets/ECO-000001", cookies=cookies)
     assert f'href="{conversation_path(SENDER)}"' in ticket.text
-    assert "[tarjeta oculta]" in ticket.text and "4111" not in ticket.text
+    assert "[tarjeta oculta]" in ticket.text and not shows_card(ticket.text)
     assert "+57•••••••567" in ticket.text
 
 
@@ -210,7 +210,7 @@ def test_marking_an_intent_and_exporting_nlu(site, tmp_path: Path) -> None:
     subprocess.run([sys.executable, "-m", "bot", "review", "export-nlu", "--out", str(out)], check=True, capture_output=True)
     data = yaml.safe_load(out.read_text(encoding="utf-8"))
     assert data["nlu"][0]["intent"] == "inconsistencia_pago"
-    assert "4111" not in out.read_text(encoding="utf-8") and "ana.perez" not in out.read_text(encoding="utf-8")
+    assert not shows_card(out.read_text(encoding="utf-8")) and "ana.perez" not in out.read_text(encoding="utf-8")
 
 
 def test_unknown_intent_or_message_is_refused(site) -> None:
