@@ -18,6 +18,7 @@ from twilio.request_validator import RequestValidator
 
 from tests.conftest import RunningAssistant
 from tests.fake_twilio import TOKEN, Media
+from tests.hostile import HOSTILE_MESSAGES
 
 pytestmark = pytest.mark.servers
 
@@ -85,6 +86,20 @@ def test_whatsapp_customer_gets_a_ticket_with_media_and_numbered_choices(assista
     assert ticket is not None and ticket.channel == "whatsapp"
     assert ticket.conversation_id == customer and ticket.phone == e164
     assert [a.content_type for a in ticket.attachments] == ["image/png"]
+
+
+def test_hostile_whatsapp_messages_get_an_answer_never_a_5xx_or_a_ticket(assistant: RunningAssistant) -> None:
+    customer = f"whatsapp:+52155{uuid.uuid4().int % 100_000_000:08d}"
+    for message in HOSTILE_MESSAGES:
+        assert post_whatsapp(assistant, customer, message) == 200, message[:40]
+    mark = len(assistant.twilio.messages)
+    assert post_whatsapp(assistant, customer, "b" * 12_000) == 200
+    replies_to(assistant, customer, mark, "demasiado largo")
+    mark = len(assistant.twilio.messages)
+    post_whatsapp(assistant, customer, "cancelar")
+    post_whatsapp(assistant, customer, "hola")
+    replies_to(assistant, customer, mark, "Soporte ecollect")
+    assert [t for t in assistant.store.list() if t.conversation_id == customer] == []
 
 
 def test_unsigned_whatsapp_requests_are_refused(assistant: RunningAssistant) -> None:

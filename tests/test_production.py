@@ -21,6 +21,7 @@ from bot.launcher import Server, child_env
 from bot.transcripts import TrackerReader
 from tests.conftest import Chat, RunningAssistant
 from tests.cards import CARD, shows_card
+from tests.hostile import HOSTILE_MESSAGES
 
 pytestmark = pytest.mark.servers
 
@@ -110,26 +111,6 @@ def test_cors_lists_the_web_chat_origin_not_everyone(assistant: RunningAssistant
 
 
 # ------------------------------------------------------------ hostile input
-HOSTILE_MESSAGES = [
-    "",
-    "   ",
-    "\n\t",
-    "a" * 9_000,
-    "🙂🙃🔥" * 60,
-    "\x00\x01\x02 hola \x1b[31m rojo",
-    "<script>alert(1)</script>",
-    "'; DROP TABLE tickets; --",
-    "/affirm",
-    '/inform{"email": "no-es-correo"}',
-    '/inform{"phone": "+1 212 555 0000"}',
-    '/choose_request_type{"request_type": "../../etc/passwd"}',
-    '/inform{"item": "eliminacion_actualizacion_cartera"}',
-    '/correct{"field": "password"}',
-    "/intent_que_no_existe",
-    "/action_create_ticket",
-    '/choose_request_type{"request_type": ',
-    "/" + "x" * 5000,
-]
 
 
 def test_hostile_messages_on_rest_get_an_answer_never_a_5xx_or_a_ticket(assistant: RunningAssistant) -> None:

@@ -32,7 +32,7 @@ from sanic_testing import TestManager
 from bot.attachments import AttachmentPolicy, AttachmentStore
 from bot.catalog import Catalog
 from bot.channels import teams
-from bot.channels.common import DisabledChannel
+from bot.channels.common import MAX_MESSAGE_CHARS, TOO_LONG, DisabledChannel
 from bot.channels.teams import FILE_DOWNLOAD_INFO, HERO_CARD, TeamsConfig, TeamsInput
 from bot.settings import PROJECT_ROOT
 
@@ -390,6 +390,45 @@ def test_text_arrives_without_mentions_and_with_metadata(bot: Harness, microsoft
     assert sent["from"] == {"id": "28:bot-1", "name": "Soporte ecollect"}
     assert sent["recipient"] == {"id": "29:user-1", "name": "Ana Pérez"}
     assert sent["conversation"] == {"id": "a:conv;1"}
+
+
+def test_a_message_over_the_limit_is_refused_in_spanish_and_not_processed(
+    bot: Harness, microsoft: FakeMicrosoft, key: SigningKey
+) -> None:
+    reply = bot.post(activity_for(microsoft.base, text="a" * (MAX_MESSAGE_CHARS + 1)), token=token_for(key, microsoft.base))
+    assert reply.status == 200
+    assert bot.rasa.messages == []
+    assert [a["text"] for a in microsoft.activities] == [TOO_LONG]
+
+
+@pytest.mark.parametrize(
+    "fields, expected",
+    [
+        ({"text": "\x00 \x1b[31mhola\x07 "}, ["[31mhola"]),
+        ({"text": "<script>alert(1)</script> 🙂"}, ["<script>alert(1)</script> 🙂"]),
+        ({"text": None}, []),
+        ({"text": 42}, ["42"]),
+        ({"text": "  \n\t "}, []),
+        ({"from": None}, ["hola"]),
+        ({"value": {"payload": ["no", "texto"]}}, ["hola"]),
+        ({"attachments": "no es una lista"}, ["hola"]),
+        ({"conversation": None, "channelData": None}, ["hola"]),
+    ],
+)
+def test_odd_activities_never_get_a_5xx(
+    fields: dict[str, Any], expected: list[str], bot: Harness, microsoft: FakeMicrosoft, key: SigningKey
+) -> None:
+    reply = bot.post(activity_for(microsoft.base, **fields), token=token_for(key, microsoft.base))
+    assert reply.status == 200
+    assert [m.text for m in bot.rasa.messages] == expected
+
+
+@pytest.mark.parametrize("raw", [b"", b"{", b"[1, 2]", b"\xff\xfe", b'"texto"'])
+def test_bodies_that_are_not_an_activity_get_a_4xx(raw: bytes, bot: Harness, microsoft: FakeMicrosoft, key: SigningKey) -> None:
+    headers = {"Authorization": f"Bearer {token_for(key, microsoft.base)}", "Content-Type": "application/json"}
+    _, reply = bot.app.test_client.post("/webhooks/teams/webhook", content=raw, headers=headers)
+    assert 400 <= reply.status < 500
+    assert bot.rasa.messages == []
 
 
 def test_non_message_activities_are_acknowledged_and_ignored(bot: Harness, microsoft: FakeMicrosoft, key: SigningKey) -> None:

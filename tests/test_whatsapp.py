@@ -32,6 +32,7 @@ from twilio.request_validator import RequestValidator
 from bot.attachments import AttachmentPolicy, AttachmentStore
 from bot.catalog import Catalog
 from bot.channels.common import DisabledChannel
+from bot.channels.common import MAX_MESSAGE_CHARS, TOO_LONG
 from bot.channels.whatsapp import CHOICE_HINT, MAX_BODY, WhatsAppInput, WhatsAppOutput, split_body
 from tests.fake_twilio import SID, TOKEN, FakeTwilio, Media, start_fake_twilio
 
@@ -531,6 +532,32 @@ def test_a_slow_turn_is_answered_at_once_and_finishes_in_background(channel: Wha
     assert status == 200 and elapsed < 0.9
     assert rasa.texts == ["Hola"]
     assert fake_twilio.bodies() == ["¡Ya quedó!"]
+
+
+def test_control_characters_are_removed_before_rasa_reads_the_text(channel: WhatsAppInput) -> None:
+    rasa = FakeRasa()
+    assert post(make_app(channel, rasa), twilio_params("\x00hola\x1b[31m rojo\nsegunda línea")).status == 200
+    assert rasa.texts == ["hola[31m rojo\nsegunda línea"]
+
+
+def test_a_message_over_the_limit_is_refused_in_spanish_and_not_processed(channel: WhatsAppInput, fake_twilio: FakeTwilio) -> None:
+    rasa = FakeRasa()
+    assert post(make_app(channel, rasa), twilio_params("a" * (MAX_MESSAGE_CHARS + 1))).status == 200
+    assert rasa.messages == []
+    assert fake_twilio.bodies() == [TOO_LONG]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"", b"\xff\xfe\xfd", b"Body=%FF%FE&From=whatsapp%3A%2B573001112233", b"&&&===", b"Body=" + b"a" * 20_000],
+)
+def test_malformed_bodies_get_a_4xx_never_a_5xx(channel: WhatsAppInput, raw: bytes) -> None:
+    rasa = FakeRasa()
+    _, response = make_app(channel, rasa).test_client.post(
+        WEBHOOK, content=raw, headers={"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": "x"}
+    )
+    assert 400 <= response.status < 500
+    assert rasa.messages == []
 
 
 def test_health_endpoint(channel: WhatsAppInput) -> None:

@@ -15,7 +15,26 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot.text import clean_text
+
 logger = logging.getLogger(__name__)
+
+# One limit for every channel: longer messages are a paste accident or an
+# attack, and would only slow the NLU down for everyone.
+MAX_MESSAGE_CHARS = 10_000
+TOO_LONG = f"El mensaje es demasiado largo: el máximo es de {MAX_MESSAGE_CHARS} caracteres. Escríbelo más corto o en varias partes."
+
+
+def screen_message(text: Optional[str]) -> tuple[str, Optional[str]]:
+    """The customer's text as Rasa may read it, and the Spanish refusal when it may not.
+
+    Control characters go (PostgreSQL refuses NUL; terminals obey escapes);
+    a text over the limit is refused, never cut: half a message would be
+    misunderstood.
+    """
+    if text and len(text) > MAX_MESSAGE_CHARS:
+        return "", TOO_LONG
+    return clean_text(text), None
 
 # Environment variables referenced from credentials.yml. Rasa refuses to start
 # when a referenced variable is unset, so the launcher sets absent ones to ""

@@ -20,13 +20,12 @@ from sanic.exceptions import InvalidUsage
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot.channels.common import MAX_MESSAGE_CHARS, TOO_LONG
 from bot.text import clean_text
 
 logger = logging.getLogger(__name__)
 
-MAX_MESSAGE_CHARS = 10_000
 MAX_SENDER_CHARS = 255
-TOO_LONG = f"El mensaje es demasiado largo: el máximo es de {MAX_MESSAGE_CHARS} caracteres. Escríbelo más corto o en varias partes."
 
 
 def rest_problem(body: Any) -> Optional[tuple[int, str]]:

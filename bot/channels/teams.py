@@ -38,7 +38,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.attachments import AttachmentRefused, AttachmentStore, StoredAttachment, human_size
-from bot.channels.common import DisabledChannel, missing_credentials
+from bot.channels.common import DisabledChannel, missing_credentials, screen_message
 from bot.http_retry import parse_retry_after, retryable_status
 
 logger = logging.getLogger(__name__)
@@ -668,7 +668,11 @@ class TeamsInput(InputChannel):
         reference = ConversationReference.from_activity(activity)
         output = TeamsOutput(self.connector, reference)
         sender_id = str((activity.get("from") or {}).get("id") or "")
-        text = incoming_text(activity)
+        text, refusal = screen_message(incoming_text(activity))
+        if refusal:
+            await output.send_text_message(sender_id, refusal)
+            return
+        text = text.strip()
         files = await self.receive_files(activity)
         for refusal in files.refusals:
             await output.send_text_message(sender_id, refusal)

@@ -32,7 +32,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 
 from bot.attachments import AttachmentRefused, AttachmentStore, StoredAttachment, human_size, safe_filename
 from bot.catalog import get_catalog
-from bot.channels.common import DisabledChannel, missing_credentials
+from bot.channels.common import DisabledChannel, missing_credentials, screen_message
 from bot.http_retry import parse_retry_after, retryable_status
 from bot.text import contains_phrase, normalize
 from bot.validation import check_phone
@@ -549,7 +549,10 @@ class WhatsAppInput(InputChannel):
         for refusal in refusals:
             await output.send_text_message(incoming.sender, refusal)
 
-        text = incoming.body
+        text, refusal = screen_message(incoming.body)
+        if refusal:
+            await output.send_text_message(incoming.sender, refusal)
+            return
         if text.strip():
             text = await self.translate_choice(incoming.sender, text, agent)
         elif attachments:
