@@ -100,7 +100,7 @@ def tickets_per_customer(customers: int) -> int:
 
 
 async def conversations(base_url: str, customers: int, run_id: str, rounds: Optional[int] = None) -> Result:
-    result = Result("conversación completa", customers)
+    result = Result("conversación", customers)
     rounds = rounds or tickets_per_customer(customers)
     connector = aiohttp.TCPConnector(limit=0)
     timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
@@ -120,7 +120,7 @@ async def conversations(base_url: str, customers: int, run_id: str, rounds: Opti
 
 async def parse_baseline(base_url: str, token: str, customers: int) -> Result:
     """The same messages through NLU alone, with the same concurrency."""
-    result = Result("solo NLU (/model/parse)", customers)
+    result = Result("solo NLU", customers)
     texts = [
         template.format(email=f"cliente{n}@empresa.com")
         for n in range(customers) for _ in range(tickets_per_customer(customers)) for template, _ in SCRIPT
@@ -158,7 +158,7 @@ def _row(label: str, values: Sequence[str]) -> str:
 
 
 def report(results: Sequence[Result]) -> str:
-    header = _row("", [f"{r.label[:15]} ×{r.customers}" for r in results])
+    header = _row("", [f"{r.label} ×{r.customers}" for r in results])
     lines = [header, "-" * len(header)]
     lines.append(_row("mensajes", [str(r.messages) for r in results]))
     lines.append(_row("mensajes/s", [f"{r.rate:.1f}" for r in results]))
@@ -169,6 +169,8 @@ def report(results: Sequence[Result]) -> str:
     lines.append(_row("tickets creados / esperados", [
         f"{r.tickets_created}/{r.tickets_expected}" if r.tickets_expected is not None else "-" for r in results
     ]))
+    lines.append("")
+    lines.append("conversación: cada cliente completa tickets por el canal REST; solo NLU: /model/parse, la referencia.")
     return "\n".join(lines)
 
 
