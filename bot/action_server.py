@@ -11,11 +11,15 @@ import hmac
 import logging
 import os
 
-from rasa_sdk.endpoint import create_app
-from sanic import response
-from sanic.request import Request
+from bot.quiet import honour_warning_options
 
-from bot.settings import Settings
+honour_warning_options()  # before rasa_sdk's imports print their deprecation notices
+
+from rasa_sdk.endpoint import create_app  # noqa: E402
+from sanic import response  # noqa: E402
+from sanic.request import Request  # noqa: E402
+
+from bot.settings import Settings  # noqa: E402
 
 logger = logging.getLogger(__name__)
 

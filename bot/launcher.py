@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -207,6 +208,7 @@ class Servers:
             raise LaunchError(
                 f"No existe el modelo {self.settings.model_path}. Ejecuta `make train` (o `make run`, que entrena si hace falta)."
             )
+        self.check_ports()
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         if self.log_path is not None:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -215,6 +217,20 @@ class Servers:
         for server in self.servers:
             server.start(env, self._log)
         return self
+
+    def check_ports(self) -> None:
+        """Refuse to start over another instance.
+
+        Otherwise the new servers die on a busy port while the old ones answer
+        the health checks, and "listo" is printed for processes that are gone.
+        """
+        s = self.settings
+        for port, variable in ((s.actions_port, "ACTIONS_PORT"), (s.rasa_port, "RASA_PORT"), (s.web_port, "WEB_PORT")):
+            if port_in_use(port):
+                raise LaunchError(
+                    f"El puerto {port} ({variable}) ya está en uso: ¿hay otro `make run` abierto? "
+                    f"Detenlo, o elige otro puerto, por ejemplo {variable}={port + 100} make run."
+                )
 
     def wait_ready(self, timeout: float = READY_TIMEOUT_S) -> None:
         deadline = time.monotonic() + timeout
@@ -267,6 +283,13 @@ class Servers:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def port_in_use(port: int) -> bool:
+    """Whether something already answers on the port on this machine."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.settimeout(0.5)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
 def run_foreground(settings: Settings) -> int:

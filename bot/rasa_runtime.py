@@ -168,6 +168,9 @@ def _cached_event_types() -> None:
 
 
 def main() -> None:
+    from bot.quiet import honour_warning_options
+
+    honour_warning_options()
     install()
     from rasa.__main__ import main as rasa_main
 

@@ -15,7 +15,10 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # Rasa's telemetry and its Sentry error reports would send data to third
 # parties (and try the network) from every `rasa` process; off unless the
 # deployer explicitly turns them on.
-QUIET_RASA_ENV = {"RASA_TELEMETRY_ENABLED": "false"}
+# Rasa 3.6's dependencies print dozens of DeprecationWarnings at start-up that
+# no operator can act on and that hide the lines that matter (which channels
+# are on, where the data is). PYTHONWARNINGS in the environment still wins.
+QUIET_RASA_ENV = {"RASA_TELEMETRY_ENABLED": "false", "PYTHONWARNINGS": "ignore::DeprecationWarning"}
 
 
 def quiet_rasa_env(base: dict[str, str] | None = None) -> dict[str, str]:
