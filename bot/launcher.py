@@ -38,30 +38,26 @@ def api_token(settings: Settings) -> str:
     Keeping the generated token in the data directory lets the CLI and tests
     talk to a server started earlier without configuration.
     """
-    if settings.rasa_api_token:
-        return settings.rasa_api_token
-    path = settings.data_dir / "rasa_api_token"
-    if path.exists():
-        return path.read_text(encoding="utf-8").strip()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    token = secrets.token_urlsafe(32)
-    path.write_text(token + "\n", encoding="utf-8")
-    path.chmod(0o600)
-    return token
+    return settings.rasa_api_token or _kept_secret(settings, "rasa_api_token")
 
 
 def actions_token(settings: Settings) -> str:
     """The shared secret between Rasa and the action server (``ACTIONS_TOKEN``)."""
-    configured = os.environ.get("ACTIONS_TOKEN", "").strip()
-    if configured:
-        return configured
-    path = settings.data_dir / "actions_token"
-    if path.exists():
-        return path.read_text(encoding="utf-8").strip()
+    return os.environ.get("ACTIONS_TOKEN", "").strip() or _kept_secret(settings, "actions_token")
+
+
+def _kept_secret(settings: Settings, name: str) -> str:
+    """A random secret generated once and kept, readable only by its owner, in the data directory."""
+    path = settings.data_dir / name
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     token = secrets.token_urlsafe(32)
-    path.write_text(token + "\n", encoding="utf-8")
-    path.chmod(0o600)
+    try:
+        # Created with its final permissions, and only once even if two launches race.
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text(encoding="utf-8").strip()
+    with os.fdopen(descriptor, "w", encoding="utf-8") as secret_file:
+        secret_file.write(token + "\n")
     return token
 
 

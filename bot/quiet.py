@@ -9,13 +9,14 @@ interpreter's options again after importing Sanic gives them precedence.
 
 from __future__ import annotations
 
+import importlib
 import sys
 import warnings
 
 
 def honour_warning_options() -> None:
     """Import Sanic, then re-apply -W / PYTHONWARNINGS in front of its filter."""
-    import sanic  # noqa: F401  (its import installs the filter we override)
+    importlib.import_module("sanic")  # its import installs the filter overridden below
 
     # The interpreter's own parser of -W and PYTHONWARNINGS (CPython 3.10).
     warnings._processoptions(sys.warnoptions)  # type: ignore[attr-defined]

@@ -52,3 +52,17 @@ def test_a_busy_port_stops_the_start_with_its_variable_and_spawns_nothing(
     assert f"El puerto {busy_port} ({variable}) ya está en uso" in message
     assert f"{variable}={busy_port + 100}" in message
     assert all(server.process is None for server in servers.servers)
+
+
+def test_generated_secrets_are_kept_private_and_reused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot.launcher import actions_token, api_token
+
+    monkeypatch.delenv("ACTIONS_TOKEN", raising=False)
+    settings = dataclasses.replace(settings_for(tmp_path), rasa_api_token="")
+    first_api, first_actions = api_token(settings), actions_token(settings)
+    assert len(first_api) >= 32 and first_api != first_actions
+    assert (api_token(settings), actions_token(settings)) == (first_api, first_actions)
+    for name in ("rasa_api_token", "actions_token"):
+        assert (settings.data_dir / name).stat().st_mode & 0o777 == 0o600
+    monkeypatch.setenv("ACTIONS_TOKEN", "configurado")
+    assert actions_token(settings) == "configurado"

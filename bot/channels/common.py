@@ -15,6 +15,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot.attachments import AttachmentStore
 from bot.text import clean_text
 
 logger = logging.getLogger(__name__)
@@ -81,3 +82,30 @@ class DisabledChannel(InputChannel):
             return response.json({"error": "canal desactivado", "missing": self.missing}, status=503)
 
         return hook
+
+
+class StoresCustomerFiles:
+    """Mixin for connectors that keep the files customers send.
+
+    The store is built on first use: it reads the catalog and the data
+    directory, which tests and deployments set up after the channel exists.
+    """
+
+    _attachment_store: Optional[AttachmentStore] = None
+
+    @property
+    def attachment_store(self) -> AttachmentStore:
+        if self._attachment_store is None:
+            self._attachment_store = AttachmentStore.from_settings()
+        return self._attachment_store
+
+
+def webhook_blueprint(name: str) -> Blueprint:
+    """A connector's blueprint with the health route every channel answers (GET /)."""
+    hook = Blueprint(name, __name__)
+
+    @hook.route("/", methods=["GET"])
+    async def health(_: Request) -> HTTPResponse:
+        return response.json({"status": "ok"})
+
+    return hook

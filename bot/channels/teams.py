@@ -38,7 +38,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.attachments import AttachmentRefused, AttachmentStore, StoredAttachment, human_size
-from bot.channels.common import DisabledChannel, missing_credentials, screen_message
+from bot.channels.common import DisabledChannel, StoresCustomerFiles, missing_credentials, screen_message, webhook_blueprint
 from bot.http_retry import parse_retry_after, retryable_status
 
 logger = logging.getLogger(__name__)
@@ -588,7 +588,7 @@ class ReceivedFiles:
         return [{"id": s.id, "name": s.name, "content_type": s.content_type, "size": s.size} for s in self.stored]
 
 
-class TeamsInput(InputChannel):
+class TeamsInput(StoresCustomerFiles, InputChannel):
     """The Teams webhook: verifies Bot Framework requests and hands messages to Rasa."""
 
     @classmethod
@@ -609,20 +609,8 @@ class TeamsInput(InputChannel):
         self.connector = BotConnector(config, self.http)
         self._attachment_store = attachment_store
 
-    @property
-    def attachment_store(self) -> AttachmentStore:
-        # Built on first use: it reads the catalog and the data directory,
-        # which tests and deployments set up after constructing the channel.
-        if self._attachment_store is None:
-            self._attachment_store = AttachmentStore.from_settings()
-        return self._attachment_store
-
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
-        hook = Blueprint("teams_webhook", __name__)
-
-        @hook.route("/", methods=["GET"])
-        async def health(_: Request) -> HTTPResponse:
-            return response.json({"status": "ok"})
+        hook = webhook_blueprint("teams_webhook")
 
         @hook.route("/webhook", methods=["POST"])
         async def webhook(request: Request) -> HTTPResponse:

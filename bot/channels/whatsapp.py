@@ -32,7 +32,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 
 from bot.attachments import AttachmentRefused, AttachmentStore, StoredAttachment, human_size, safe_filename
 from bot.catalog import get_catalog
-from bot.channels.common import DisabledChannel, missing_credentials, screen_message
+from bot.channels.common import DisabledChannel, StoresCustomerFiles, missing_credentials, screen_message, webhook_blueprint
 from bot.http_retry import parse_retry_after, retryable_status
 from bot.text import contains_phrase, normalize
 from bot.validation import check_phone
@@ -395,7 +395,7 @@ class _SenderTurn:
         self.users = 0
 
 
-class WhatsAppInput(InputChannel):
+class WhatsAppInput(StoresCustomerFiles, InputChannel):
     """Twilio WhatsApp webhook."""
 
     answer_within = 10.0  # seconds; Twilio gives up on a webhook after 15
@@ -448,19 +448,9 @@ class WhatsAppInput(InputChannel):
             self.account_sid, self.auth_token, self.whatsapp_number, self.api_url, sent_buttons=self._sent_buttons
         )
 
-    @property
-    def attachment_store(self) -> AttachmentStore:
-        if self._attachment_store is None:
-            self._attachment_store = AttachmentStore.from_settings()
-        return self._attachment_store
-
     # -------------------------------------------------------------- webhook
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
-        hook = Blueprint("whatsapp_webhook", __name__)
-
-        @hook.route("/", methods=["GET"])
-        async def health(_: Request) -> HTTPResponse:
-            return response.json({"status": "ok"})
+        hook = webhook_blueprint("whatsapp_webhook")
 
         @hook.route("/webhook", methods=["POST"])
         async def webhook(request: Request) -> HTTPResponse:
