@@ -152,7 +152,7 @@ class ActionCheckStatus(DialogueAction):
     action_name = "action_check_status"
 
     def respond(self, turn: Turn, tracker: Tracker) -> Outcome:
-        return {}, submit.status(turn, tracker.slots, get_catalog(), ticket_store())
+        return submit.status_lookup(turn, tracker.slots, get_catalog(), ticket_store())
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
         # The status may come live from JSM (seconds): off the event loop, so
@@ -187,7 +187,7 @@ class ActionSuggestRequestTypes(DialogueAction):
     action_name = "action_suggest_request_types"
 
     def respond(self, turn: Turn, tracker: Tracker) -> Outcome:
-        return navigation.suggestions(turn, tracker.slots, get_catalog())
+        return requests.low_confidence(turn, tracker.slots, get_catalog())
 
 
 class ActionOther(DialogueAction):
@@ -209,6 +209,17 @@ class ActionFormHelp(DialogueAction):
 
     def respond(self, turn: Turn, tracker: Tracker) -> Outcome:
         return {}, navigation.form_help(tracker.slots, get_catalog())
+
+
+class ActionContactOutsideForm(ActionCheckStatus):
+    """Data given with no request open; the e-mail a status lookup asked for."""
+
+    action_name = "action_contact_outside_form"
+
+    def respond(self, turn: Turn, tracker: Tracker) -> Outcome:
+        if submit.awaits_status_email(turn, tracker.slots):
+            return super().respond(turn, tracker)
+        return requests.contact_outside_form(turn, tracker.slots, get_catalog())
 
 
 class ActionReceiveAttachment(DialogueAction):

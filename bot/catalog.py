@@ -44,8 +44,11 @@ class Option(Named):
     """An option of a choice field, such as an ítem."""
 
 
+@dataclass(frozen=True)
 class Country(Named):
     """A country the help desk serves; its id is the ISO 3166 code."""
+
+    timezone: str = "UTC"  # IANA name: times are shown to its customers in it
 
 
 @dataclass(frozen=True)
@@ -421,7 +424,7 @@ def parse_catalog(raw: dict[str, Any]) -> Catalog:
         for r in raw.get("retired") or ()
     )
     countries = tuple(
-        Country(id=c["id"], name=c["name"], aliases=_tuple(c.get("aliases")))
+        Country(id=c["id"], name=c["name"], aliases=_tuple(c.get("aliases")), timezone=c.get("timezone") or "UTC")
         for c in raw.get("countries") or ()
     )
     types_all = [rt for c in categories for rt in c.request_types]

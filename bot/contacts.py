@@ -8,6 +8,7 @@ ambiguous number is decided later, with the conversation's context.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
@@ -17,6 +18,7 @@ from phonenumbers import Leniency, PhoneNumberMatcher
 from bot.validation import check_email
 
 _EMAIL_STRIP = "<>\"'.,;:()[]{}¡!¿?"
+_OLD_MEXICAN_MOBILE = re.compile(r"((?:\+|\b00)52[\s.-]*)1(?=[\s.-]*\d)")
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,9 @@ def find_phones(text: str, countries: Sequence[str]) -> list[Found]:
     """Phone numbers valid in at least one supported country, in text order."""
     spans: dict[tuple[int, int], Found] = {}
     blocked = [(f.start, f.end) for f in find_emails(text)]
+    # Mexican mobiles are still written "+52 1 55 ...", a prefix the numbering
+    # plan dropped in 2019; blank the "1" out (same length, spans unchanged).
+    text = _OLD_MEXICAN_MOBILE.sub(lambda m: m.group(1) + " ", text)
     regions: Iterable[str | None] = list(countries) + [None]
     for region in regions:
         for match in PhoneNumberMatcher(text, region or "ZZ", leniency=Leniency.VALID):
@@ -85,3 +90,25 @@ def _inside_ticket_key(text: str, start: int) -> bool:
 
 def find_contacts(text: str, countries: Sequence[str]) -> list[Found]:
     return sorted(find_emails(text) + find_phones(text, countries), key=lambda f: f.start)
+
+
+# Words around contact data that say nothing about the customer's problem.
+CONTACT_FILLER = frozenset(
+    "mi mis es son soy el la los y o de del a al correo mail email e-mail cel celular tel telefono "
+    "teléfono numero número whatsapp contacto datos nombre me llamo gracias hola buenas buenos buen dia dias tardes noches".split()
+)
+
+
+def words_besides_contacts(text: str, countries: Sequence[str]) -> list[str]:
+    """The words of ``text`` that are neither contact data nor the filler around it."""
+    from bot.text import normalize
+
+    rest = text
+    for found in sorted(find_contacts(text, countries), key=lambda f: -f.start):
+        rest = rest[: found.start] + " " + rest[found.end :]
+    return [w for w in normalize(rest).split() if w not in CONTACT_FILLER and any(c.isalpha() for c in w)]
+
+
+def only_contacts(text: str, countries: Sequence[str]) -> bool:
+    """The message gives an e-mail or a phone and nothing else ("mi cel es 315 777 8899")."""
+    return bool(find_contacts(text, countries)) and not words_besides_contacts(text, countries)

@@ -16,11 +16,14 @@ from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
 from rasa.nlu.utils.spacy_utils import SpacyModel, SpacyNLP
-from rasa.shared.nlu.constants import TEXT
+from rasa.shared.nlu.constants import INTENT, INTENT_NAME_KEY, PREDICTED_CONFIDENCE_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
+from bot.contacts import only_contacts
 from bot.privacy import mask_cards
+
+INFORM = "inform"
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER, is_trainable=False)
@@ -72,3 +75,36 @@ class LeanSpacyNLP(SpacyNLP):
         if "ner" in loaded.model.pipe_names:
             loaded.model.disable_pipe("ner")
         return loaded
+
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False)
+class ContactOnlyMessage(GraphComponent):
+    """A message made only of an e-mail or a phone is a datum ("inform").
+
+    Bare addresses and numbers share character n-grams with request examples
+    ("colegio.edu.co", "banco"), so the classifier sometimes reads
+    "jorge@colegio.edu.co" as a request type; contact data is found exactly
+    (email-validator, phonenumbers), so no guess is needed. Runs after the
+    fallback classifier, so it also rescues a bare number read as nothing.
+    """
+
+    @classmethod
+    def create(
+        cls,
+        config: Dict[Text, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> "ContactOnlyMessage":
+        return cls()
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        from bot.catalog import get_catalog
+
+        countries = get_catalog().country_ids
+        for message in messages:
+            text = message.get(TEXT) or ""
+            if text.startswith("/") or not only_contacts(text, countries):
+                continue
+            message.set(INTENT, {INTENT_NAME_KEY: INFORM, PREDICTED_CONFIDENCE_KEY: 1.0}, add_to_output=True)
+        return messages

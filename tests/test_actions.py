@@ -221,12 +221,13 @@ def test_suggestions_offer_the_likeliest_types_plus_other() -> None:
     events, messages = run(act.ActionSuggestRequestTypes(), tracker("pagos raros", "nlu_fallback", 0.4, ranking=ranking))
     payloads = [b["payload"] for b in messages[0]["buttons"]]
     assert payloads == [
-        '/choose_request_type{"request_type":"pago_en_linea"}',
-        '/choose_request_type{"request_type":"nuevo_medio_pago"}',
-        '/choose_request_type{"request_type":"falla_experiencia_usuario"}',
+        '/choose_request_type{"request_type":"pago_en_linea","opening":"kept"}',
+        '/choose_request_type{"request_type":"nuevo_medio_pago","opening":"kept"}',
+        '/choose_request_type{"request_type":"falla_experiencia_usuario","opening":"kept"}',
         "/other",
     ]
     assert slot_sets(events)["fallback_count"] == 1
+    assert slot_sets(events)["original_text"] == "pagos raros"  # the opening message of the chosen type
     # A second miss in a row shows the guided menu instead.
     events, messages = run(act.ActionSuggestRequestTypes(), tracker("???", "nlu_fallback", 0.2, ranking=ranking, slots={"fallback_count": 1}))
     assert responses(messages) == ["utter_fallback_menu", "utter_menu_categories"]
@@ -256,7 +257,7 @@ def test_greet_other_and_form_help() -> None:
         ("email", {"request_type": "pago_en_linea"}, "utter_question_email", 0),
         ("phone", {"request_type": "pago_en_linea"}, "utter_question_phone", 0),
         ("phone_country", {"request_type": "pago_en_linea", "phone_candidates": {"MX": "+528291234567", "DO": "+18291234567"}}, "utter_question_phone_country", 2),
-        ("correction_field", {"request_type": "gestion_archivos"}, "utter_question_correction_field", 3),
+        ("correction_field", {"request_type": "gestion_archivos"}, "utter_question_correction_field", 4),
     ],
 )
 def test_every_form_question(slot: str, slots: dict, response: str, buttons: int, catalog) -> None:
@@ -273,3 +274,37 @@ def test_redirect_description_prompt_comes_from_the_catalog(catalog) -> None:
     slots = {"request_type": "acompanamiento_tecnico", "redirected_from": "eliminacion_actualizacion_cartera"}
     (question,) = prompts.ask("description", slots, catalog)
     assert "registros de cartera" in question.kwargs["prompt"]
+
+
+# ----------------------------------------------- review of a customer audit
+def test_a_problem_told_with_contact_data_keeps_the_data_and_suggests_types() -> None:
+    ranking = [{"name": "inform", "confidence": 0.9}, {"name": "pago_en_linea", "confidence": 0.06}, {"name": "nuevo_medio_pago", "confidence": 0.02}]
+    text = "el PSE no sirve desde ayer, correo ana@uni.edu.co tel +57 315 777 8899"
+    events, messages = run(act.ActionContactOutsideForm(), tracker(text, "inform", 0.9, ranking=ranking))
+    slots = slot_sets(events)
+    assert slots["email"] == "ana@uni.edu.co" and slots["phone"] == "+573157778899" and slots["original_text"] == text
+    assert responses(messages) == ["utter_contact_noted", "utter_suggest_request_types"]
+    assert messages[1]["buttons"][0]["payload"] == '/choose_request_type{"request_type":"pago_en_linea","opening":"kept"}'
+
+
+def test_bare_contact_data_is_noted_and_the_need_asked() -> None:
+    events, messages = run(act.ActionContactOutsideForm(), tracker("mario@negocio.com", "inform", 0.98))
+    assert slot_sets(events)["email"] == "mario@negocio.com"
+    assert responses(messages) == ["utter_contact_noted", "utter_ask_what_needed"]
+
+
+def test_redirect_asks_when_the_message_also_names_the_upload_failure() -> None:
+    entities = [{"entity": "item", "value": "falla_cargue_cartera"}]
+    text = "el cargue de cartera falla desde ayer, no actualiza los registros"
+    events, messages = run(act.ActionRedirectRetired(), tracker(text, "cambio_registros_cartera", 0.78, entities=entities))
+    assert responses(messages) == ["utter_failure_or_retired"]
+    payloads = [b["payload"] for b in messages[0]["buttons"]]
+    assert payloads[0] == '/choose_request_type{"request_type":"gestion_archivos","item":"falla_cargue_cartera","opening":"kept"}'
+    assert payloads[1] == "/cambio_registros_cartera"
+    assert slot_sets(events)["original_text"] == text
+
+
+def test_an_unsure_reading_of_a_bare_phone_keeps_it_instead_of_guessing_types() -> None:
+    events, messages = run(act.ActionSuggestRequestTypes(), tracker("cel +52 1 55 1234 5678", "nlu_fallback", 0.4))
+    assert slot_sets(events)["phone"] == "+525512345678"
+    assert responses(messages) == ["utter_contact_noted", "utter_ask_what_needed"]

@@ -333,3 +333,43 @@ def test_accepting_the_redirect_offer_keeps_the_original_words(catalog: Catalog)
 def test_cancel_outside_a_form_says_there_is_nothing(catalog: Catalog) -> None:
     _, says = requests.cancel({}, form_active=False, catalog=catalog)
     assert says[0].response == "utter_nothing_to_cancel"
+
+
+# ----------------------------------------------- review of a customer audit
+def test_cartera_named_while_the_nlu_reads_the_retired_option_asks_which(catalog: Catalog) -> None:
+    slots = {"request_type": "gestion_archivos", "requested_slot": "item"}
+    step = form.step(turn("es el de cartera", "cambio_registros_cartera", 0.8), slots, catalog)
+    assert responses(step) == ["utter_item_or_retired"] and step.updates.get("request_type") is None
+    payloads = [b.payload for b in step.says[0].buttons]
+    assert payloads == ['/inform{"item":"falla_cargue_cartera"}', '/inform{"item":"eliminacion_actualizacion_cartera"}']
+    # Only that choice is shown: the ítem question would compete with it.
+    assert prompts.step_messages(step, slots, catalog) == step.says
+
+
+def test_item_correction_naming_cartera_asks_rather_than_redirects(catalog: Catalog) -> None:
+    slots = {**confirmed_slots(), "request_type": "gestion_archivos", "item": "falla_cargue_usuarios"}
+    step = form.step(turn("el ítem está mal, es el de cartera", "cambio_registros_cartera", 0.7), slots, catalog)
+    assert responses(step) == ["utter_item_or_retired"]
+    assert step.updates.get("request_type") is None and step.next_slot == "item"
+
+
+def test_a_new_description_in_the_correction_replaces_it(catalog: Catalog) -> None:
+    text = "la descripción está mal, es: el débito automático cobró dos veces al usuario 7788 el 5 de noviembre"
+    step = form.step(turn(text, "correct"), confirmed_slots(), catalog)
+    assert step.updates["description"] == "el débito automático cobró dos veces al usuario 7788 el 5 de noviembre"
+    assert step.next_slot == "confirmation"
+
+
+def test_the_correction_menu_goes_back_to_the_summary(catalog: Catalog) -> None:
+    slots = confirmed_slots(awaiting_correction=True, requested_slot="correction_field")
+    asked = prompts.ask("correction_field", slots, catalog)
+    assert asked[0].buttons[-1].payload == "/affirm"
+    step = form.step(turn("/affirm", "affirm", 1.0), slots, catalog)
+    assert step.updates["awaiting_correction"] is False and step.next_slot == "confirmation"
+
+
+def test_contact_data_alone_at_the_description_question_is_noted(catalog: Catalog) -> None:
+    slots = {"request_type": "pago_en_linea", "requested_slot": "description", "country": "CO"}
+    step = form.step(turn("luis@a.com", "inform"), slots, catalog)
+    assert step.updates["email"] == "luis@a.com" and step.updates["description"] is None
+    assert responses(step) == ["utter_noted_still_missing"] and step.next_slot == "description"

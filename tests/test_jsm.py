@@ -183,7 +183,7 @@ def test_status_comes_live_from_jsm_and_is_remembered(jsm_env: dict[str, str], j
     (say,) = ask(f"¿cómo va mi solicitud {ticket.key}?", "c-own", store, catalog, client())
     assert say.response == "utter_ticket_status_jsm"
     assert say.kwargs == {"key": ticket.key, "jsm_key": jsm_key, "request_type": ticket.request_type,
-                          "status": "En curso", "updated": "2024-05-03 15:42 UTC"}
+                          "status": "En curso", "updated": "03/05/2024 10:42 (hora de Colombia)"}
     assert (store.get(ticket.key).jsm_status, store.get(ticket.key).jsm_status_at) == ("En curso", moved)
 
     # Another requester's ticket stays private even with JSM behind it.

@@ -217,3 +217,10 @@ def test_control_characters_never_reach_summaries() -> None:
     summary = analysis.summarize("c", c.events, now=NOW)
     assert "\x00" not in summary.customer_text and "\x1b" not in summary.customer_text
     assert "el pse" in summary.customer_text
+
+
+def test_fallback_turns_are_doubtful_even_at_the_threshold() -> None:
+    from bot.review.analysis import LOW_CONFIDENCE, is_doubtful
+
+    assert is_doubtful("nlu_fallback", LOW_CONFIDENCE) and is_doubtful("pago_en_linea", LOW_CONFIDENCE - 0.01)
+    assert not is_doubtful("pago_en_linea", LOW_CONFIDENCE)

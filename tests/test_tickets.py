@@ -155,6 +155,24 @@ def test_status_is_only_shown_to_its_conversation_or_requester(catalog: Catalog,
     assert submit.ticket_keys_in("como va el eco 45 y ECO-000123", catalog) == ["ECO-000045", "ECO-000123"]
 
 
+def test_status_of_another_chat_is_shown_once_the_requester_email_is_written(catalog: Catalog, store: TicketStore, monkeypatch) -> None:
+    monkeypatch.delenv("TICKETS_BACKEND", raising=False)
+    ticket, _ = store.create(new_ticket(conversation_id="c-own", email="own@a.co"), "k")
+    updates, says = submit.status_lookup(Turn(text=f"¿cómo va {ticket.key}?", sender_id="c-new"), {}, catalog, store)
+    assert [s.response for s in says] == ["utter_ticket_not_yours"] and updates == {"status_key": ticket.key}
+
+    wrong = Turn(text="intruso@a.co", sender_id="c-new")
+    assert submit.awaits_status_email(wrong, updates)
+    assert submit.status_lookup(wrong, updates, catalog, store)[1][0].response == "utter_ticket_not_yours"
+    right = Turn(text="mi correo es own@a.co", sender_id="c-new")
+    cleared, (shown,) = submit.status_lookup(right, updates, catalog, store)
+    assert shown.response == "utter_ticket_status" and cleared == {"status_key": None}
+    assert "(hora de Colombia)" in shown.kwargs["updated"]
+    # Key and e-mail in one message work too; the country decides the time zone.
+    _, (same,) = submit.status_lookup(Turn(text=f"estado de {ticket.key}, soy own@a.co", sender_id="c-x"), {"country": "MX"}, catalog, store)
+    assert same.response == "utter_ticket_status" and "(hora de México)" in same.kwargs["updated"]
+
+
 def test_tickets_list_json_contract(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'tickets.db'}"
     TicketStore(url).create(new_ticket(), "k")

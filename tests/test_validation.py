@@ -147,6 +147,7 @@ def test_unknown_item_is_refused(catalog: Catalog) -> None:
             [("email", "ana.perez@empresa.com.co"), ("phone", "3157778899")],
         ),
         ("mi numero +52 55 1234 5678", [("phone", "+525512345678")]),
+        ("cel +52 1 55 1234 5678 gracias", [("phone", "+525512345678")]),  # pre-2019 mobile prefix
         ("llamame al 809-555-1234.", [("phone", "8095551234")]),
         ("como va ECO-000123", []),
         ("tarjeta 4111 1111 1111 1111", []),
@@ -162,3 +163,22 @@ def test_clean_text_removes_controls_but_keeps_lines_and_emoji() -> None:
 
     assert clean_text("\x00a\x07b\x1b[0mc\n\td 🙂") == "ab[0mc\n\td 🙂"
     assert clean_text(None) == ""
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("jorge@colegio.edu.co", True),
+        ("mi correo es ana@x.com", True),
+        ("cel +52 1 55 1234 5678", True),
+        ("mi cel es 315 777 8899 gracias", True),
+        ("el PSE no sirve, correo a@b.co", False),
+        ("el teléfono está mal, es 3157778899", False),
+        ("ECO-000001", False),
+        ("hola", False),
+    ],
+)
+def test_messages_made_only_of_contact_data(text: str, expected: bool) -> None:
+    from bot.contacts import only_contacts
+
+    assert only_contacts(text, COUNTRIES) is expected

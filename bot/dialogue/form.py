@@ -14,12 +14,13 @@ customer turn it decides:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Optional
 
 from bot.catalog import Catalog, RequestType, RetiredOption
 from bot.contacts import find_emails, find_phones
-from bot.dialogue.turn import Say, Turn
+from bot.dialogue.turn import Button, Say, Turn, payload
 from bot.text import word_count
 from bot.validation import check_description, check_email, check_option, check_phone
 
@@ -32,6 +33,7 @@ CONFIRMATION = "confirmation"
 CONFIRMED = "send"
 ATTACH_INTENT = "attach"  # sent by channels with a file and no words
 _UNPARSED = "_unparsed"
+ITEM_OR_RETIRED = "_item_or_retired"  # not a slot: makes validation ask which one
 
 # Intents that are not answers to a question of the form: the form rejects the
 # turn and a rule answers them (then the form resumes, or stops on cancel).
@@ -160,6 +162,28 @@ def _item_in(turn: Turn, text: str, request_type: RequestType, catalog: Catalog)
     return check.value if check.ok else None
 
 
+def item_or_retired(turn: Turn, text: str, request_type: RequestType, catalog: Catalog) -> Optional[tuple[str, RetiredOption]]:
+    """An active ítem and a retired option both read into one message.
+
+    The NLU may take "es el de cartera" for the retired cartera request while
+    the words name the active cartera upload-failure ítem; the two
+    lead to different teams, so the customer is asked rather than guessed for.
+    Only when the retired option comes from the intent alone: a button, the
+    retired option's own words or its entity are unambiguous.
+    """
+    if turn.is_payload or not text:
+        return None
+    retired = _retired_in(turn, text, request_type, catalog)
+    if retired is None or retired in catalog.match_retired(text) or retired.id in map(str, turn.entity_values(retired.field_id)):
+        return None
+    spec = request_type.field(retired.field_id)
+    if spec is None:
+        return None
+    named = {str(v) for v in turn.entity_values(retired.field_id)} or {check_option(text, spec).value}
+    active = [value for value in named if value and spec.option(value) is not None]
+    return (active[0], retired) if len(active) == 1 else None
+
+
 def extract_start(turn: Turn, slots: Mapping[str, Any], catalog: Catalog, text: str) -> dict[str, Any]:
     """Everything the opening message already says, so it is never asked."""
     request_type = catalog.request_type(slots.get("request_type"))
@@ -212,6 +236,9 @@ def extract_answer(turn: Turn, slots: Mapping[str, Any], catalog: Catalog) -> Op
     elif requested == PHONE_COUNTRY:
         value = _country_in(turn, text, catalog)
     elif requested == "item":
+        choice = item_or_retired(turn, text, request_type, catalog)
+        if choice is not None:
+            return {ITEM_OR_RETIRED: choice}
         value = _item_in(turn, text, request_type, catalog)
     # Contact data the customer volunteers out of turn is kept, never asked again.
     volunteered = {} if turn.is_payload else _volunteered(text, slots, request_type, catalog, requested)
@@ -262,6 +289,12 @@ def _answer_description(
         found["email"] = emails[0]
     if phones and not slots.get("phone") and request_type.field("phone"):
         found["phone"] = phones[0]
+    rest = text
+    for value in emails + phones:
+        rest = rest.replace(value, " ")
+    if (emails or phones) and word_count(rest) < DESCRIPTION_PREFILL_MIN_WORDS // 2:
+        # Only contact data: noted, and the description is asked again.
+        return {**{k: v for k, v in found.items() if k != "description"}, "description": None, _UNPARSED: "description"}
     return found
 
 
@@ -282,9 +315,29 @@ def _answer_correction_field(turn: Turn, request_type: RequestType, catalog: Cat
     correction = _correction(turn, request_type, catalog)
     if correction:
         return {**correction, CORRECTION_FIELD: None}
+    if turn.intent == "affirm" and (turn.is_payload or turn.confidence >= AFFIRM_CONFIDENCE):
+        # "Volver al resumen" / "así está bien": nothing to change, show the summary again.
+        return {AWAITING_CORRECTION: False, CORRECTION_FIELD: None}
     if _is_escape(turn, ESCAPE_INTENTS):
         return None
     return {CORRECTION_FIELD: None, _UNPARSED: CORRECTION_FIELD}
+
+
+# "la descripción está mal, es: ..." / "... debería decir ...": the new text
+# follows the strongest marker (a colon, then "debería decir", then "es").
+_NEW_VALUE_MARKERS = (
+    re.compile(r":\s*(.+)$", re.DOTALL),
+    re.compile(r"\bdeb(?:e|er[ií]a)\s+(?:decir|ser)\b\s*(.+)$", re.IGNORECASE | re.DOTALL),
+    re.compile(r"\b(?:es|ser[ií]a)\b\s*(.+)$", re.IGNORECASE | re.DOTALL),
+)
+
+
+def _new_value_in(text: str) -> Optional[str]:
+    for marker in _NEW_VALUE_MARKERS:
+        found = marker.search(text)
+        if found:
+            return found.group(1).strip()
+    return None
 
 
 def _correction(turn: Turn, request_type: RequestType, catalog: Catalog) -> dict[str, Any]:
@@ -294,6 +347,9 @@ def _correction(turn: Turn, request_type: RequestType, catalog: Catalog) -> dict
     then shows the summary again.
     """
     text = "" if turn.is_payload else turn.text
+    choice = item_or_retired(turn, text, request_type, catalog)
+    if choice is not None:
+        return {ITEM_OR_RETIRED: choice, AWAITING_CORRECTION: False}
     new_values: dict[str, Any] = {}
     emails, phones = _emails(text), _phones(text, catalog)
     if emails and request_type.field("email"):
@@ -303,6 +359,9 @@ def _correction(turn: Turn, request_type: RequestType, catalog: Catalog) -> dict
     item = _item_in(turn, text, request_type, catalog) if text or turn.entity("item") else None
     if item:
         new_values["item"] = item
+    written = _new_value_in(text)
+    if written and request_type.field("description") and word_count(written) >= ESCAPE_MAX_WORDS // 2:
+        new_values["description"] = written
 
     named = [str(v) for v in turn.entity_values("field")] if turn.is_payload else []
     if not named and text:
@@ -419,6 +478,21 @@ def redirect_retired(retired: RetiredOption, catalog: Catalog) -> Validated:
     )
 
 
+def _ask_item_or_retired(value: Any, slots: Mapping[str, Any], catalog: Catalog) -> Validated:
+    """Both buttons answer the ítem question: the active option, or the retired one (redirected)."""
+    item_id, retired = value
+    request_type = catalog.request_type(slots.get("request_type"))
+    spec = request_type.field(retired.field_id) if request_type else None
+    option = spec.option(item_id) if spec else None
+    if option is None:
+        return {}, []
+    buttons = (
+        Button(option.name, payload("inform", **{retired.field_id: option.id})),
+        Button(catalog.label("retired_choice").format(name=retired.name), payload("inform", **{retired.field_id: retired.id})),
+    )
+    return {retired.field_id: None}, [Say("utter_item_or_retired", {"item": option.name, "retired": retired.name}, buttons)]
+
+
 def _validate_description(value: Any, slots: Mapping[str, Any], catalog: Catalog) -> Validated:
     request_type = catalog.request_type(slots.get("request_type"))
     spec = request_type.field("description") if request_type else None
@@ -441,6 +515,7 @@ _VALIDATORS: dict[str, Callable[[Any, Mapping[str, Any], Catalog], Validated]] =
     # Order matters: the country decides ambiguous phones, the ítem may switch
     # the request type and so change which other fields apply.
     "country": _validate_country,
+    ITEM_OR_RETIRED: _ask_item_or_retired,
     "item": _validate_item,
     PHONE_COUNTRY: _validate_phone_country,
     "phone": _validate_phone,

@@ -14,6 +14,9 @@ from bot.dialogue.prompts import payload
 from bot.dialogue.turn import Button, Say, Turn
 
 MAX_SUGGESTIONS = 3
+# A choice button carrying this (entity "opening") keeps the words that led
+# to the choice as the request's opening message: nothing said is asked again.
+OPENING_KEPT = "kept"
 # Below this share of the top candidate's confidence a suggestion is noise.
 SUGGESTION_RELATIVE_FLOOR = 0.1
 
@@ -79,9 +82,13 @@ def suggestions(turn: Turn, slots: Mapping[str, Any], catalog: Catalog) -> tuple
     top = [rt for _, rt in ranked[:MAX_SUGGESTIONS]]
     if not top:
         return {"fallback_count": misses}, [Say("utter_ask_rephrase")] + categories_menu(catalog)
-    buttons = tuple(Button(rt.name, payload("choose_request_type", request_type=rt.id)) for rt in top)
+    # The customer's words stay the opening message of whichever type is picked.
+    buttons = tuple(
+        Button(rt.name, payload("choose_request_type", request_type=rt.id, opening=OPENING_KEPT)) for rt in top
+    )
     buttons += (Button(catalog.label("other"), payload("other")),)
-    return {"fallback_count": misses}, [Say("utter_suggest_request_types", {}, buttons)]
+    updates = {"fallback_count": misses, "original_text": None if turn.is_payload else turn.text}
+    return updates, [Say("utter_suggest_request_types", {}, buttons)]
 
 
 def other(catalog: Catalog) -> list[Say]:
@@ -111,6 +118,8 @@ def explain(turn: Turn, catalog: Catalog) -> list[Say]:
                     "category": catalog.category_of(request_type).name,
                     "explanation": request_type.explanation,
                 },
+                # Naming a type is often choosing it: one click opens it.
+                (Button(catalog.label("open_request"), payload("choose_request_type", request_type=request_type.id)),),
             )
         ]
     category = resolve_category(turn, catalog)

@@ -9,20 +9,12 @@ turn instead of two), and Rasa's form would otherwise ask it a second time.
 
 from __future__ import annotations
 
-import json
 from typing import Any, Mapping
 
 from bot.catalog import Catalog, RequestType
 from bot.dialogue.form import CONFIRMATION, CORRECTION_FIELD, PHONE_CANDIDATES, PHONE_COUNTRY, Step
-from bot.dialogue.turn import Button, Say
+from bot.dialogue.turn import Button, Say, payload  # noqa: F401 (payload: used by importers)
 from bot.validation import format_phone
-
-
-def payload(intent: str, **entities: Any) -> str:
-    """A button payload Rasa parses without NLU: ``/intent{"entity": "value"}``."""
-    if not entities:
-        return f"/{intent}"
-    return f"/{intent}{json.dumps(entities, ensure_ascii=False, separators=(',', ':'))}"
 
 
 def type_path(request_type: RequestType, catalog: Catalog) -> str:
@@ -96,15 +88,19 @@ def ask(slot: str, slots: Mapping[str, Any], catalog: Catalog) -> list[Say]:
         buttons = tuple(
             Button(f.short_label if f.kind == "email" else f.label, payload("correct", field=f.id))
             for f in request_type.fields
-        )
+        ) + (Button(catalog.label("back_to_summary"), payload("affirm")),)
         return [Say("utter_question_correction_field", {}, buttons)]
     return []
 
 
 def step_messages(step: Step, slots: Mapping[str, Any], catalog: Catalog) -> list[Say]:
-    """A form turn's messages, then the question for the slot it needs next."""
+    """A form turn's messages, then the question for the slot it needs next.
+
+    A message that brings its own buttons (a choice validation had to offer)
+    is the question of this turn; the slot's usual one would compete with it.
+    """
     if step.reject:
         return []
-    if step.next_slot is None:
+    if step.next_slot is None or any(say.buttons for say in step.says):
         return list(step.says)
     return list(step.says) + ask(step.next_slot, {**slots, **step.updates}, catalog)

@@ -10,10 +10,12 @@ from __future__ import annotations
 from typing import Any, Mapping, Optional
 
 from bot.catalog import Catalog, RetiredOption
+from bot.contacts import find_emails, find_phones, words_besides_contacts
 from bot.dialogue.form import REQUEST_SLOTS, redirect_retired
-from bot.dialogue.navigation import categories_menu
+from bot.dialogue.navigation import OPENING_KEPT, categories_menu, menu_button, suggestions
 from bot.dialogue.prompts import payload, type_path
 from bot.dialogue.turn import Button, Say, Turn
+from bot.validation import check_phone, format_phone
 
 # Slots that remember an offer until the customer answers it.
 OFFERED_TYPE = "offered_request_type"
@@ -51,6 +53,7 @@ def start_request(turn: Turn, slots: Mapping[str, Any], catalog: Catalog) -> Out
     # A request-type entity is a choice only when a button sent it.
     requested = turn.entity("request_type") if turn.is_payload else None
     redirect_from: Optional[RetiredOption] = None
+    keep_opening = False
     if requested is not None:
         retired = catalog.retired_option(requested)
         if retired is not None:
@@ -60,6 +63,7 @@ def start_request(turn: Turn, slots: Mapping[str, Any], catalog: Catalog) -> Out
             return {**updates, **changes}, says
         request_type = catalog.request_type(requested)
         redirect_from = catalog.retired_option(turn.entity("redirected_from"))
+        keep_opening = turn.entity("opening") == OPENING_KEPT
     elif turn.intent == "affirm" and offered_type is not None:
         request_type, redirect_from = offered_type, offered_redirect
     else:
@@ -68,7 +72,7 @@ def start_request(turn: Turn, slots: Mapping[str, Any], catalog: Catalog) -> Out
     accepted_offer = request_type is not None and request_type == offered_type
     updates = reset_request(keep_attachments=True)
     updates["fallback_count"] = 0
-    if accepted_offer:
+    if accepted_offer or (requested is not None and keep_opening):
         # The words that led to the offer are the request's opening message.
         updates["original_text"] = slots.get("original_text")
     else:
@@ -95,6 +99,9 @@ def offer_redirect(turn: Turn, catalog: Catalog) -> Outcome:
         retired = matches[0] if matches else None
     if retired is None:
         return {}, [Say("utter_unknown_request_type")] + categories_menu(catalog)
+    choice = _failure_or_retired(turn, retired, catalog)
+    if choice is not None:
+        return choice
     target = catalog.request_type(retired.redirect.request_type_id)
     assert target is not None  # guaranteed by the catalog's own validation
     category = catalog.category_of(target)
@@ -115,6 +122,32 @@ def offer_redirect(turn: Turn, catalog: Catalog) -> Outcome:
         Say("utter_retired_option", {"explanation": retired.explanation}),
         Say("utter_redirect_offer", {"offer": offer}, buttons),
     ]
+
+
+def _failure_or_retired(turn: Turn, retired: RetiredOption, catalog: Catalog) -> Optional[Outcome]:
+    """The message also names an active option of the same field: ask which one.
+
+    "el cargue de cartera falla, no actualiza los registros" reads like the
+    retired edit request to the NLU but names the upload-failure ítem; sending
+    an upload failure to the redirect is the costliest mistake, so a message
+    that names both is asked about instead of guessed.
+    """
+    if turn.is_payload or retired in catalog.match_retired(turn.text):
+        return None
+    owner = catalog.request_type(retired.request_type_id)
+    spec = owner.field(retired.field_id) if owner else None
+    if owner is None or spec is None:
+        return None
+    named = [spec.option(str(v)) for v in turn.entity_values(retired.field_id)]
+    options = list(dict.fromkeys(o for o in named if o is not None))
+    if len(options) != 1:
+        return None
+    option = options[0]
+    buttons = (
+        Button(option.name, payload("choose_request_type", request_type=owner.id, item=option.id, opening=OPENING_KEPT)),
+        Button(catalog.label("retired_choice").format(name=retired.name), payload(retired.intent)),
+    )
+    return {"original_text": turn.text}, [Say("utter_failure_or_retired", {}, buttons)]
 
 
 def decline_offer(slots: Mapping[str, Any], catalog: Catalog) -> Outcome:
@@ -142,3 +175,49 @@ def receive_attachment(turn: Turn, slots: Mapping[str, Any], catalog: Catalog) -
     if attachments is None:
         return {}, [Say("utter_attachment_missing")]
     return {"attachment": attachments}, says + [Say("utter_attachment_kept")]
+
+
+# A message with this many other words is a problem told with contact data.
+PROBLEM_MIN_WORDS = 2
+
+
+def contact_outside_form(turn: Turn, slots: Mapping[str, Any], catalog: Catalog) -> Outcome:
+    """E-mail, phone or country given with no request open: kept, never asked again.
+
+    When the message says more than the data ("el PSE no sirve, correo ...,
+    tel ..."), the NLU read it as a bare datum but it tells a problem: the
+    likeliest request types are offered, its words kept as the opening message.
+    """
+    text = "" if turn.is_payload else turn.text
+    updates: dict[str, Any] = {}
+    noted: list[str] = []
+    emails = find_emails(text)
+    payload_email = turn.entity("email") if turn.is_payload else None
+    email = emails[0].value if emails else payload_email
+    if email:
+        updates["email"] = email
+        noted.append(f"tu correo {email}")
+    phones = find_phones(text, catalog.country_ids)
+    if phones:
+        check = check_phone(phones[0].value, catalog.country_ids, slots.get("country"))
+        if check.ok:
+            updates["phone"] = check.e164
+            updates.setdefault("country", check.country)
+            noted.append(f"tu teléfono {format_phone(check.e164)}")
+    words = words_besides_contacts(text, catalog.country_ids)
+    says: list[Say] = [Say("utter_contact_noted", {"noted": " y ".join(noted)})] if noted else []
+    if len(words) >= PROBLEM_MIN_WORDS:
+        more, suggestion_says = suggestions(turn, slots, catalog)
+        return {**updates, **more}, says + suggestion_says
+    if not noted:
+        return updates, [Say("utter_help")]
+    return updates, says + [Say("utter_ask_what_needed", {}, (menu_button(catalog),))]
+
+
+def low_confidence(turn: Turn, slots: Mapping[str, Any], catalog: Catalog) -> Outcome:
+    """The NLU is unsure: contact data in the message is kept first, then the
+    likeliest request types are offered (or the need is asked)."""
+    text = "" if turn.is_payload else turn.text
+    if find_emails(text) or find_phones(text, catalog.country_ids):
+        return contact_outside_form(turn, slots, catalog)
+    return suggestions(turn, slots, catalog)

@@ -6,8 +6,10 @@ import logging
 import re
 from datetime import datetime, timezone
 from typing import Any, Mapping, Optional
+from zoneinfo import ZoneInfo
 
 from bot.catalog import Catalog
+from bot.contacts import find_emails
 from bot.dialogue.form import CONFIRMATION, CONFIRMED, next_slot
 from bot.dialogue.prompts import type_path
 from bot.dialogue.requests import reset_request
@@ -15,6 +17,9 @@ from bot.dialogue.turn import Say, Turn
 from bot.privacy import mask_cards
 from bot.tickets import NewTicket, TicketStore, TicketStoreError
 from bot.tickets.model import Attachment, Ticket
+
+# The ticket whose requester e-mail the customer was asked for.
+STATUS_KEY = "status_key"
 
 logger = logging.getLogger(__name__)
 
@@ -105,14 +110,17 @@ def status(
 
         live = live_status_client()
     lookup = _Live(live, store)
-    email = slots.get("email")
+    # An e-mail written now (with the key, or after being asked for it) counts.
+    written = [f.value for f in find_emails(turn.text)] if not turn.is_payload else []
+    email = written[0] if written else slots.get("email")
+    zone = _zone(slots, catalog)
     try:
-        keys = ticket_keys_in(turn.text, catalog)
+        keys = ticket_keys_in(turn.text, catalog) or ([slots[STATUS_KEY]] if slots.get(STATUS_KEY) else [])
         if not keys:
             own = store.list(limit=3, email=email, conversation_id=turn.sender_id)
             if not own:
                 return [Say("utter_ask_ticket_key", {"example": f"{catalog.ticket_prefix}-000123"})]
-            return [_status_say(t, lookup) for t in own]
+            return [_status_say(t, lookup, zone) for t in own]
         says = []
         for key in keys:
             ticket = store.get(key)
@@ -121,7 +129,7 @@ def status(
             elif ticket.conversation_id != turn.sender_id and (not email or ticket.email != email):
                 says.append(Say("utter_ticket_not_yours", {"key": key}))
             else:
-                says.append(_status_say(ticket, lookup))
+                says.append(_status_say(ticket, lookup, zone))
         return says
     except TicketStoreError:
         return [Say("utter_ticket_store_unavailable_status")]
@@ -153,11 +161,32 @@ class _Live:
         return name or ticket.jsm_status, at or ticket.jsm_status_at
 
 
-def _when(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+def status_lookup(turn: Turn, slots: Mapping[str, Any], catalog: Catalog, store: TicketStore) -> tuple[dict[str, Any], list[Say]]:
+    """``status`` plus what to remember: the key of a ticket the customer must
+    prove is theirs, so the e-mail they write next is checked against it."""
+    says = status(turn, slots, catalog, store)
+    refused = [str(s.kwargs["key"]) for s in says if s.response == "utter_ticket_not_yours"]
+    return {STATUS_KEY: refused[0] if refused else None}, says
 
 
-def _status_say(ticket: Ticket, live: _Live) -> Say:
+def awaits_status_email(turn: Turn, slots: Mapping[str, Any]) -> bool:
+    """The customer was asked for the e-mail of a ticket and this message has one."""
+    return bool(slots.get(STATUS_KEY)) and not turn.is_payload and bool(find_emails(turn.text))
+
+
+def _zone(slots: Mapping[str, Any], catalog: Catalog) -> tuple[ZoneInfo, str]:
+    """The customer's time zone and its name: their country's, else the first served country's."""
+    country = catalog.country(slots.get("country")) or catalog.countries[0]
+    return ZoneInfo(country.timezone), country.name
+
+
+def _when(moment: datetime, zone: tuple[ZoneInfo, str]) -> str:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return f"{moment.astimezone(zone[0]).strftime('%d/%m/%Y %H:%M')} (hora de {zone[1]})"
+
+
+def _status_say(ticket: Ticket, live: _Live, zone: tuple[ZoneInfo, str]) -> Say:
     if ticket.jsm_key:
         name, at = live.status_of(ticket)
         if name:
@@ -168,7 +197,7 @@ def _status_say(ticket: Ticket, live: _Live) -> Say:
                     "jsm_key": ticket.jsm_key,
                     "request_type": ticket.request_type,
                     "status": name,
-                    "updated": _when(at or ticket.updated_at),
+                    "updated": _when(at or ticket.updated_at, zone),
                 },
             )
     return Say(
@@ -177,6 +206,6 @@ def _status_say(ticket: Ticket, live: _Live) -> Say:
             "key": ticket.key,
             "request_type": ticket.request_type,
             "status": ticket.status_label,
-            "updated": _when(ticket.updated_at),
+            "updated": _when(ticket.updated_at, zone),
         },
     )

@@ -6,6 +6,7 @@ logic never imports Rasa and can be tested with hand-written turns.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Optional
 
@@ -20,6 +21,13 @@ START_ACTION = "action_start_request"
 class Button:
     title: str
     payload: str
+
+
+def payload(intent: str, **entities: Any) -> str:
+    """A button payload Rasa parses without NLU: ``/intent{"entity": "value"}``."""
+    if not entities:
+        return f"/{intent}"
+    return f"/{intent}{json.dumps(entities, ensure_ascii=False, separators=(',', ':'))}"
 
 
 @dataclass(frozen=True)

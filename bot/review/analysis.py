@@ -50,6 +50,12 @@ OUTCOME_LABELS = {
 MISSED_INTENTS = frozenset({"nlu_fallback", "out_of_scope"})
 
 
+def is_doubtful(intent: Optional[str], confidence: Any) -> bool:
+    """A customer turn a lead should look at: low confidence, or the fallback
+    (which Rasa records with the threshold itself as its confidence)."""
+    return intent == "nlu_fallback" or float(confidence or 0) < LOW_CONFIDENCE
+
+
 @dataclass
 class Summary:
     sender_id: str
@@ -107,7 +113,7 @@ def summarize(sender_id: str, events: Sequence[dict[str, Any]], now: Optional[da
             texts.append(text)
             if intent.get("name") in MISSED_INTENTS:
                 summary.missed_turns += 1
-            if float(intent.get("confidence") or 0) < LOW_CONFIDENCE:
+            if is_doubtful(intent.get("name"), intent.get("confidence")):
                 summary.low_confidence_turns += 1
         elif kind == "slot":
             name, value = event.get("name"), event.get("value")

@@ -19,6 +19,7 @@ from sqlalchemy import and_, delete, func, insert, select
 from sqlalchemy.engine import Engine
 
 from bot.review import db
+from bot.text import normalize
 from bot.review.analysis import IN_PROGRESS, OUTCOME_ORDER, REDIRECTED, TICKET, summarize
 from bot.transcripts import TrackerReader
 
@@ -192,7 +193,7 @@ class ConversationIndex:
                     turns=summary.turns,
                     missed_turns=summary.missed_turns,
                     low_confidence_turns=summary.low_confidence_turns,
-                    customer_text=summary.customer_text.lower(),
+                    customer_text=normalize(summary.customer_text),
                     refreshed_at=time.time(),
                 ))
             with self.engine.begin() as connection:
@@ -216,10 +217,12 @@ class ConversationIndex:
             conditions.append(c.request_types.contains(f",{filters.request_type},"))
         if filters.outcome:
             conditions.append(c.outcomes.contains(f",{filters.outcome},"))
-        if filters.text:
-            words = filters.text.lower()
+        # Every word must appear (in any order), accents and case aside.
+        for word in normalize(filters.text).split():
             conditions.append(
-                c.customer_text.contains(words) | c.tickets.contains(words.upper()) | func.lower(c.email).contains(words)
+                c.customer_text.contains(word, autoescape=True)
+                | c.tickets.contains(word.upper(), autoescape=True)
+                | func.lower(c.email).contains(word, autoescape=True)
             )
         return conditions
 

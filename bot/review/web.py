@@ -28,7 +28,7 @@ from bot.contacts import find_emails, find_phones
 from bot.privacy import mask_cards, mask_email, mask_phone
 from bot.review import links
 from bot.review.accounts import Accounts, Session
-from bot.review.analysis import OUTCOME_LABELS, OUTCOME_ORDER, LOW_CONFIDENCE
+from bot.review.analysis import LOW_CONFIDENCE, OUTCOME_LABELS, OUTCOME_ORDER, is_doubtful
 from bot.review.charts import day_bars, outcome_rows
 from bot.review.db import engine_for
 from bot.review.index import ConversationIndex, Filters, review_zone
@@ -150,6 +150,10 @@ def review_blueprint(settings: Settings, catalog: Catalog) -> Blueprint:
         conversation_path=links.conversation_path,
         ticket_path=links.ticket_path,
         percent=lambda v: f"{v * 100:.1f} %".replace(".", ","),
+        channel=lambda c: CHANNEL_LABELS.get(c or "", c or "—"),
+        access_action=lambda a: ACCESS_LABELS.get(a, a),
+        masked=lambda text: _mask_text(str(text or ""), catalog, full=False),
+        plural=lambda n, one, many: f"{n} {one if n == 1 else many}",
     )
 
     def render(name: str, session: Optional[Session], status: int = 200, **context: Any) -> HTTPResponse:
@@ -288,7 +292,7 @@ def review_blueprint(settings: Settings, catalog: Catalog) -> Blueprint:
         found_labels = labels.for_conversation(sender)
         turns = []
         for u in reader.conversation(sender).utterances:
-            low = u.speaker == CUSTOMER and not u.payload and (u.confidence or 0) < LOW_CONFIDENCE
+            low = u.speaker == CUSTOMER and not u.payload and is_doubtful(u.intent, u.confidence)
             turns.append({
                 "u": u,
                 "text": _mask_text(u.text, catalog, full),
@@ -311,7 +315,7 @@ def review_blueprint(settings: Settings, catalog: Catalog) -> Blueprint:
             "transcript.html", session,
             token=token, row=row, turns=_turns(sender, full), full=full,
             customer=_customer(row.email if row else None, row.phone if row else None, sender, full),
-            intents=intent_choices, low_confidence=LOW_CONFIDENCE,
+            intents=intent_choices, intent_values={value for value, _ in intent_choices}, low_confidence=LOW_CONFIDENCE,
         )
 
     @bp.post("/c/<token:str>/completo")
@@ -402,6 +406,18 @@ def review_blueprint(settings: Settings, catalog: Catalog) -> Blueprint:
 
     return bp
 
+
+# Channel codes as leads know them.
+CHANNEL_LABELS = {"socketio": "Chat web", "rest": "API REST", "whatsapp": "WhatsApp", "teams": "Microsoft Teams"}
+
+# What the access log records, in words.
+ACCESS_LABELS = {
+    FULL_RECORD_ACTION: "Vio los datos completos",
+    "exportar_lista_csv": "Exportó la lista (CSV)",
+    "exportar_lista_json": "Exportó la lista (JSON)",
+    "exportar_transcripcion_csv": "Exportó una transcripción (CSV)",
+    "exportar_transcripcion_json": "Exportó una transcripción (JSON)",
+}
 
 # Conversation mechanics a lead may also assign (a greeting misread as a request...).
 GENERAL_INTENTS = {
