@@ -131,3 +131,25 @@ def test_phone_screen_and_floating_embed(assistant: RunningAssistant, browser, t
     page.keyboard.press("Escape")
     assert page.get_by_role("button", name="Abrir el chat de Soporte ecollect").get_attribute("aria-expanded") == "false"
     context.close()
+
+
+def test_phone_page_keeps_the_message_box_on_screen_and_cards_off_the_device(assistant: RunningAssistant, browser) -> None:
+    context = browser.new_context(viewport={"width": 360, "height": 640}, locale="es-DO")
+    page = context.new_page()
+    page.goto(f"http://127.0.0.1:{assistant.settings.web_port}/")
+    wait_bot(page, "Soy el asistente de Soporte ecollect")
+    box = page.get_by_label("Escribe tu mensaje").bounding_box()
+    assert box is not None and box["y"] + box["height"] <= 640, box  # reachable without scrolling the page
+
+    before = page.locator(".message").count()
+    first = page.locator(".message").first.element_handle()
+    type_and_send(page, "me rechazaron la tarjeta 4111 1111 1111 1111 en el pse")
+    wait_bot(page, "")
+    bubble = page.locator(".message.user").last.inner_text()
+    assert "[tarjeta oculta]" in bubble and "4111" not in bubble
+    stored = page.evaluate("() => Object.values(window.localStorage).join(' ')")
+    assert "[tarjeta oculta]" in stored and "4111 1111" not in stored
+    # New messages are appended; what was on screen stays the same node (screen
+    # readers announce only what is new).
+    assert page.locator(".message").count() > before and first.evaluate("node => node.isConnected")
+    context.close()

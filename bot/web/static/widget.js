@@ -29,7 +29,7 @@
   var TYPING_TIMEOUT_MS = 20000;
 
   var T = {
-    open: "Abrir el chat de Soporte ecollect",
+    open: "¿Necesitas ayuda? Abrir el chat de Soporte ecollect",
     close: "Cerrar el chat",
     launcher: "¿Necesitas ayuda?",
     subtitle: "Asistente de la Mesa de ayuda",
@@ -48,8 +48,29 @@
     bot: "Asistente",
     loadError: "No se pudo cargar el chat. Recarga la página.",
     newChat: "Nueva conversación",
+    confirmNewChat: "¿Empezar una conversación nueva? Se borrará la conversación de esta pantalla.",
+    sendChoice: "Enviar mensaje",
     attached: "Archivo adjunto",
   };
+
+  // Card numbers (Luhn-valid runs of 13-19 digits) never stay on screen or in
+  // localStorage; the server masks them the same way before storing anything.
+  var CARD_MASK = "[tarjeta oculta]";
+  function luhnValid(digits) {
+    var total = 0;
+    for (var i = 0; i < digits.length; i++) {
+      var value = +digits.charAt(digits.length - 1 - i);
+      if (i % 2 === 1) { value *= 2; if (value > 9) value -= 9; }
+      total += value;
+    }
+    return total % 10 === 0;
+  }
+  function maskCards(text) {
+    return text.replace(/(^|[^\d-])(\d(?:[ -]?\d){12,18})(?![\d-])/g, function (all, before, run) {
+      var digits = run.replace(/\D/g, "");
+      return digits.length >= 13 && digits.length <= 19 && luhnValid(digits) ? before + CARD_MASK : all;
+    });
+  }
 
   // ------------------------------------------------------------ state
   function loadState() {
@@ -129,7 +150,7 @@
   var input = el("textarea", { class: "input", rows: "1", "aria-label": T.input, placeholder: T.placeholder, maxlength: "4000" });
   var fileInput = el("input", { type: "file", class: "file", tabindex: "-1", "aria-hidden": "true" });
   var attachButton = el("button", { type: "button", class: "attach", "aria-label": T.attach, title: T.attach }, [clipIcon()]);
-  var sendButton = el("button", { type: "submit", class: "send", text: T.send });
+  var sendButton = el("button", { type: "submit", class: "send", text: T.send, "aria-label": T.sendChoice });
   var form = el("form", { class: "composer" }, [attachButton, fileInput, input, sendButton]);
   var resetButton = el("button", { type: "button", class: "reset", text: T.newChat });
   var closeButton = el("button", { type: "button", class: "close", "aria-label": T.close, title: T.close, text: "×" });
@@ -141,9 +162,9 @@
     resetButton,
     config.mode === "floating" ? closeButton : null,
   ]);
-  var panel = el("section", { class: "panel " + config.mode, role: "region", "aria-labelledby": "ecollect-title", id: "ecollect-panel" },
+  var panel = el("section", { class: "panel " + config.mode, role: "region", "aria-labelledby": "ecollect-title", id: "ecollect-panel", lang: "es" },
     [header, banner, log, typing, form]);
-  var launcher = el("button", { type: "button", class: "launcher", "aria-controls": "ecollect-panel", "aria-expanded": "false", "aria-label": T.open, text: T.launcher });
+  var launcher = el("button", { type: "button", class: "launcher", "aria-controls": "ecollect-panel", "aria-expanded": "false", "aria-label": T.open, lang: "es", text: T.launcher });
   root.appendChild(panel);
 
   if (config.mode === "floating") {
@@ -219,7 +240,16 @@
     message.ts = Date.now();
     state.messages.push(message);
     saveState();
-    renderAll();
+    if (state.messages.length === 1 || log.childElementCount !== state.messages.length - 1) { renderAll(); return; }
+    // Append only the new message, so screen readers announce it and nothing
+    // else; earlier option buttons stop being answers to anything.
+    // A focused option that gets disabled loses focus to the page; keyboard
+    // users stay in the widget, on the message box.
+    var focusedOption = root.activeElement && log.contains(root.activeElement) && root.activeElement.matches("button.option");
+    Array.prototype.forEach.call(log.querySelectorAll("button.option"), function (b) { b.disabled = true; });
+    log.appendChild(renderMessage(message, state.messages.length - 1));
+    scrollDown();
+    if (focusedOption) input.focus();
   }
 
   function notice(text) {
@@ -255,7 +285,7 @@
   function sendText(text) {
     text = text.trim();
     if (!text) return;
-    addMessage({ from: "user", text: text });
+    addMessage({ from: "user", text: maskCards(text) });
     emit(text);
   }
 
@@ -339,8 +369,14 @@
     event.preventDefault();
     sendText(input.value);
     input.value = "";
+    fitInput();
     input.focus();
   });
+  function fitInput() {
+    input.style.height = "auto";
+    input.style.height = Math.min(input.scrollHeight + 2, 128) + "px";
+  }
+  input.addEventListener("input", fitInput);
   input.addEventListener("keydown", function (event) {
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
       event.preventDefault();
@@ -353,6 +389,7 @@
     fileInput.value = "";
   });
   resetButton.addEventListener("click", function () {
+    if (state.messages.length && !window.confirm(T.confirmNewChat)) return;
     state = { sessionId: null, messages: [] };
     saveState();
     greeted = false;
