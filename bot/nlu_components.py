@@ -26,8 +26,9 @@ from bot.privacy import mask_cards
 INFORM = "inform"
 
 
-@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER, is_trainable=False)
-class CardNumberMasker(GraphComponent):
+class _Stateless(GraphComponent):
+    """A component with no configuration, training or state."""
+
     @classmethod
     def create(
         cls,
@@ -35,9 +36,12 @@ class CardNumberMasker(GraphComponent):
         model_storage: ModelStorage,
         resource: Resource,
         execution_context: ExecutionContext,
-    ) -> "CardNumberMasker":
+    ) -> GraphComponent:
         return cls()
 
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER, is_trainable=False)
+class CardNumberMasker(_Stateless):
     @staticmethod
     def _mask(message: Message) -> None:
         text = message.get(TEXT)
@@ -78,7 +82,7 @@ class LeanSpacyNLP(SpacyNLP):
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False)
-class ContactOnlyMessage(GraphComponent):
+class ContactOnlyMessage(_Stateless):
     """A message made only of an e-mail or a phone is a datum ("inform").
 
     Bare addresses and numbers share character n-grams with request examples
@@ -87,16 +91,6 @@ class ContactOnlyMessage(GraphComponent):
     (email-validator, phonenumbers), so no guess is needed. Runs after the
     fallback classifier, so it also rescues a bare number read as nothing.
     """
-
-    @classmethod
-    def create(
-        cls,
-        config: Dict[Text, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-    ) -> "ContactOnlyMessage":
-        return cls()
 
     def process(self, messages: List[Message]) -> List[Message]:
         from bot.catalog import get_catalog

@@ -43,7 +43,9 @@ def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         .bot("Revisa tu solicitud", buttons=[{"title": "Enviar", "payload": "/affirm"}])
         .user("/affirm", "affirm", 1.0).form(False).slot("ticket_key", "ECO-000001")
     )
-    tracker_db(tmp_path / "tracker.db", {SENDER: conversation})
+    # A page load of the chat: the widget's greeting and nothing from the customer.
+    empty = Conversation(start=start, channel="socketio").user("/greet", "greet", 1.0).bot("¡Hola! Soy el asistente")
+    tracker_db(tmp_path / "tracker.db", {SENDER: conversation, "pagina-sin-uso": empty})
     TicketStore(settings.tickets_db_url).create(NewTicket(
         category_id="medios_de_pago", category="Medios de pago", request_type_id="pago_en_linea",
         request_type="Pago en línea", email="ana.perez@empresa.com", phone="+573001234567",
@@ -149,6 +151,14 @@ def test_text_filter_matches_every_word_in_any_order_and_case(site, text: str, f
     _, page = site.test_client.get("/revision/conversaciones", params={"texto": text}, cookies=cookies)
     assert ("1 conversación ·" in page.text) is found, text
     assert "WhatsApp" in page.text  # channel codes are shown by name
+
+
+def test_empty_conversations_are_listed_only_on_request(site) -> None:
+    cookies = session_cookies(site)
+    _, default = site.test_client.get("/revision/conversaciones", cookies=cookies)
+    assert "1 conversación ·" in default.text
+    _, everything = site.test_client.get("/revision/conversaciones", params={"vacias": "1"}, cookies=cookies)
+    assert "2 conversaciones ·" in everything.text and 'name="vacias" value="1" checked' in everything.text
 
 
 def test_list_shows_masked_customer_and_no_card(site) -> None:

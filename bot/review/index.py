@@ -55,6 +55,8 @@ class Filters:
     outcome: Optional[str] = None
     text: Optional[str] = None
     page: int = 1
+    # Page loads of the chat that never got a word or a click from a customer.
+    include_empty: bool = False
 
     @classmethod
     def from_args(cls, args: Mapping[str, Any]) -> "Filters":
@@ -78,6 +80,7 @@ class Filters:
             outcome=outcome if outcome in OUTCOME_ORDER else None,
             text=one("texto"),
             page=page,
+            include_empty=one("vacias") == "1",
         )
 
     def as_args(self, **changes: Any) -> dict[str, str]:
@@ -90,6 +93,7 @@ class Filters:
             "resultado": current.outcome or "",
             "texto": current.text or "",
             "pagina": str(current.page) if current.page > 1 else "",
+            "vacias": "1" if current.include_empty else "",
         }
         return {k: v for k, v in args.items() if v}
 
@@ -217,6 +221,8 @@ class ConversationIndex:
             conditions.append(c.request_types.contains(f",{filters.request_type},"))
         if filters.outcome:
             conditions.append(c.outcomes.contains(f",{filters.outcome},"))
+        if not filters.include_empty:
+            conditions.append(~((c.turns == 0) & (c.request_types == "") & (c.tickets == "")))
         # Every word must appear (in any order), accents and case aside.
         for word in normalize(filters.text).split():
             conditions.append(
