@@ -71,4 +71,12 @@ def test_lead_finds_an_abandoned_request_reads_it_marks_it_and_follows_the_ticke
     page.get_by_role("heading", name="Resultado por tipo de solicitud").wait_for(timeout=TIMEOUT_MS)
     page.screenshot(path=str(SCREENSHOTS / "revision-resumen.png"), full_page=True)
     assert (SCREENSHOTS / "revision-resumen.png").stat().st_size > 10_000
+
+    # On a phone every page fits the screen's width (tables scroll inside themselves).
+    page.set_viewport_size({"width": 390, "height": 844})
+    for path in ("/revision/conversaciones", "/revision/resumen", conversation_path(done.sender), f"/revision/tickets/{key}"):
+        page.goto(f"{base}{path}")
+        width = page.evaluate("() => document.documentElement.scrollWidth")
+        assert width <= 390, (path, width)
+    page.screenshot(path=str(SCREENSHOTS / "revision-movil.png"), full_page=True)
     context.close()
