@@ -9,6 +9,7 @@ hand-written patterns: both track real-world numbering and address rules.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
@@ -44,6 +45,35 @@ def check_email(text: Optional[str]) -> Check:
     except EmailNotValidError:
         return Check(problem="invalid")
     return Check(value=result.normalized)
+
+
+# Mailbox providers customers in CO, MX and DO use most; a domain one typo away
+# from one of them is almost always that typo ("gmial.com", "hotmail.con").
+COMMON_EMAIL_DOMAINS = (
+    "gmail.com", "hotmail.com", "hotmail.es", "outlook.com", "outlook.es", "live.com", "msn.com",
+    "yahoo.com", "yahoo.es", "yahoo.com.mx", "icloud.com", "prodigy.net.mx", "protonmail.com",
+)
+_TLD_TYPOS = {".con": ".com", ".cmo": ".com", ".ocm": ".com", ".comm": ".com", ".vom": ".com", ".xom": ".com"}
+
+
+def suggest_email(address: str) -> Optional[str]:
+    """The address with its likely typo fixed, or None when it looks as meant.
+
+    Only well-known providers and impossible endings are corrected: company
+    domains are the customer's own and are never second-guessed.
+    """
+    local, _, domain = address.rpartition("@")
+    domain = domain.lower()
+    if not local or not domain or domain in COMMON_EMAIL_DOMAINS:
+        return None
+    fixed = domain
+    for typo, right in _TLD_TYPOS.items():
+        if fixed.endswith(typo):
+            fixed = fixed[: -len(typo)] + right
+    close = difflib.get_close_matches(fixed, COMMON_EMAIL_DOMAINS, n=1, cutoff=0.85)
+    if close:
+        fixed = close[0]
+    return f"{local}@{fixed}" if fixed != domain else None
 
 
 # ----------------------------------------------------------------------- phone

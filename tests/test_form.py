@@ -373,3 +373,23 @@ def test_contact_data_alone_at_the_description_question_is_noted(catalog: Catalo
     step = form.step(turn("luis@a.com", "inform"), slots, catalog)
     assert step.updates["email"] == "luis@a.com" and step.updates["description"] is None
     assert responses(step) == ["utter_noted_still_missing"] and step.next_slot == "description"
+
+
+def test_a_likely_typo_in_a_known_provider_is_shown_back_and_accepted_if_repeated(catalog: Catalog) -> None:
+    slots = {"request_type": "pago_en_linea", "requested_slot": "email"}
+    step = form.step(turn("ana@hotmail.con"), slots, catalog)
+    assert step.updates["email"] is None and responses(step) == ["utter_email_typo"]
+    assert step.says[0].kwargs == {"value": "ana@hotmail.con", "suggestion": "ana@hotmail.com"}
+    assert [b.payload for b in step.says[0].buttons] == ['/inform{"email":"ana@hotmail.com"}', '/inform{"email":"ana@hotmail.con"}']
+    assert prompts.step_messages(step, slots, catalog) == step.says  # the choice is the question
+    asked = {**slots, **step.updates}
+    fixed = form.step(turn('/inform{"email":"ana@hotmail.com"}', entities=({"entity": "email", "value": "ana@hotmail.com"},)), asked, catalog)
+    assert fixed.updates["email"] == "ana@hotmail.com"
+    insisted = form.step(turn("ana@hotmail.con"), asked, catalog)
+    assert insisted.updates["email"] == "ana@hotmail.con" and insisted.updates["email_questioned"] is None
+
+
+def test_company_domains_are_never_second_guessed(catalog: Catalog) -> None:
+    slots = {"request_type": "pago_en_linea", "requested_slot": "email"}
+    step = form.step(turn("tesoreria@colegio.edu.co"), slots, catalog)
+    assert step.updates == {"email": "tesoreria@colegio.edu.co"} and step.says == []

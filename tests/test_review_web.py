@@ -58,11 +58,15 @@ def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
 
 def login(site, password: str = PASSWORD, ip_suffix: str = ""):
+    return login_as(site, "lider", password)
+
+
+def login_as(site, username: str, password: str = PASSWORD):
     _, form = site.test_client.get("/revision/entrar")
     csrf = re.search(r'name="csrf" value="([^"]+)"', form.text).group(1)
     cookies = {"revision_csrf": form.cookies.get("revision_csrf")}
     _, response = site.test_client.post(
-        "/revision/entrar", data={"usuario": "lider", "clave": password, "csrf": csrf, "siguiente": "/revision/resumen"},
+        "/revision/entrar", data={"usuario": username, "clave": password, "csrf": csrf, "siguiente": "/revision/resumen"},
         cookies=cookies, allow_redirects=False,
     )
     return response
@@ -121,10 +125,24 @@ def test_login_sets_a_strict_http_only_cookie_and_goes_where_asked(site) -> None
 
 
 def test_wrong_password_and_throttling(site) -> None:
-    for _ in range(MAX_FAILURES):
-        assert login(site, "equivocada").status == 401
+    for attempt in range(MAX_FAILURES):
+        failed = login(site, "equivocada")
+        assert failed.status == 401 and 'value="lider"' in failed.text  # the user name stays typed
+        if attempt == MAX_FAILURES - 2:
+            assert "Te quedan 1 intento antes de un bloqueo de 15 minutos." in failed.text
     throttled = login(site)  # even the right password waits now
     assert throttled.status == 429 and "Demasiados intentos" in throttled.text
+
+
+def test_one_leads_typos_do_not_lock_out_the_office(site) -> None:
+    from bot.review.accounts import Accounts
+    from bot.review.db import engine_for
+
+    Accounts(engine_for(Settings.from_env().tickets_db_url)).add_user("otra.lider", PASSWORD)
+    for _ in range(MAX_FAILURES):
+        login(site, "equivocada")  # "lider" is locked now, from this address
+    assert login(site, "equivocada").status == 429
+    assert login_as(site, "otra.lider").status == 302
 
 
 def test_login_form_needs_its_csrf_token(site) -> None:

@@ -22,7 +22,7 @@ from bot.catalog import Catalog, RequestType, RetiredOption
 from bot.contacts import find_emails, find_phones
 from bot.dialogue.turn import Button, Say, Turn, payload
 from bot.text import word_count
-from bot.validation import check_description, check_email, check_option, check_phone
+from bot.validation import check_description, check_email, check_option, check_phone, suggest_email
 
 # Auxiliary slots of the form, besides the catalog's field ids.
 PHONE_COUNTRY = "phone_country"
@@ -34,6 +34,7 @@ CONFIRMED = "send"
 ATTACH_INTENT = "attach"  # sent by channels with a file and no words
 _UNPARSED = "_unparsed"
 ITEM_OR_RETIRED = "_item_or_retired"  # not a slot: makes validation ask which one
+EMAIL_QUESTIONED = "email_questioned"  # an address shown back as a likely typo
 
 # Intents that are not answers to a question of the form: the form rejects the
 # turn and a rule answers them (then the form resumes, or stops on cancel).
@@ -72,6 +73,7 @@ REQUEST_SLOTS = (
     AWAITING_CORRECTION,
     CONFIRMATION,
     "redirected_from",
+    EMAIL_QUESTIONED,
 )
 
 
@@ -421,7 +423,18 @@ def _validate_email(value: Any, slots: Mapping[str, Any], catalog: Catalog) -> V
         return {"email": None}, []
     check = check_email(str(value))
     if check.ok:
-        return {"email": check.value}, []
+        suggestion = suggest_email(check.value or "")
+        if suggestion and check.value != slots.get(EMAIL_QUESTIONED):
+            # Asked once: the same address again (typed or the button) is accepted as is.
+            buttons = (
+                Button(catalog.label("email_suggestion_yes").format(email=suggestion), payload("inform", email=suggestion)),
+                Button(catalog.label("email_suggestion_no").format(email=check.value), payload("inform", email=check.value)),
+            )
+            return {"email": None, EMAIL_QUESTIONED: check.value}, [
+                Say("utter_email_typo", {"value": check.value, "suggestion": suggestion}, buttons)
+            ]
+        cleared = {EMAIL_QUESTIONED: None} if slots.get(EMAIL_QUESTIONED) else {}
+        return {"email": check.value, **cleared}, []
     return {"email": None}, [Say(f"utter_invalid_email_{check.problem}", {"value": str(value)})]
 
 

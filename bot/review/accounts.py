@@ -2,7 +2,7 @@
 
 Passwords are hashed with argon2id (argon2-cffi). Sessions are random tokens
 kept only as SHA-256 hashes, expire after ``REVIEW_SESSION_HOURS`` and carry
-their own CSRF token. Failed logins are counted per user name and per address:
+their own CSRF token. Failed logins are counted per user name (5) and per address (20):
 too many in the window and further attempts are refused before the password
 is even checked.
 """
@@ -25,7 +25,10 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.review import db
 
-MAX_FAILURES = 5
+MAX_FAILURES = 5  # per user name
+# Per address, higher: a support office shares one address, and one lead's
+# typos must not lock out the others; password spraying still stops here.
+MAX_FAILURES_PER_ADDRESS = 20
 FAILURE_WINDOW = timedelta(minutes=15)
 MIN_PASSWORD_LENGTH = 10
 
@@ -110,7 +113,11 @@ class Accounts:
             ).scalar_one())
 
     def throttled(self, username: str, address: str) -> bool:
-        return any(self._failures(k) >= MAX_FAILURES for k in (f"u:{username.lower()}", f"ip:{address}"))
+        return self.attempts_left(username) <= 0 or self._failures(f"ip:{address}") >= MAX_FAILURES_PER_ADDRESS
+
+    def attempts_left(self, username: str) -> int:
+        """Failed logins this user name may still have before it waits out the window."""
+        return max(0, MAX_FAILURES - self._failures(f"u:{username.lower()}"))
 
     def _record_failure(self, username: str, address: str) -> None:
         with self.engine.begin() as connection:

@@ -197,12 +197,14 @@ def review_blueprint(settings: Settings, catalog: Catalog) -> Blueprint:
             return render("login.html", None, status=403, csrf=cookie_token, next=target,
                           error="La sesión del formulario caducó. Vuelve a intentarlo.")
         if accounts.throttled(username, _client_address(request)):
-            return render("login.html", None, status=429, csrf=cookie_token, next=target,
+            return render("login.html", None, status=429, csrf=cookie_token, next=target, username=username,
                           error="Demasiados intentos fallidos. Espera 15 minutos antes de volver a intentarlo.")
         session = accounts.login(username, form.get("clave") or "", _client_address(request))
         if session is None:
-            return render("login.html", None, status=401, csrf=cookie_token, next=target,
-                          error="Usuario o contraseña incorrectos.")
+            left = accounts.attempts_left(username)
+            warning = f" Te quedan {left} intento{'s' if left != 1 else ''} antes de un bloqueo de 15 minutos." if left <= 3 else ""
+            return render("login.html", None, status=401, csrf=cookie_token, next=target, username=username,
+                          error="Usuario o contraseña incorrectos." + warning)
         resp = _security_headers(response.redirect(target))
         _set_cookie(request, resp, SESSION_COOKIE, session.token, int(accounts.session_length.total_seconds()))
         del resp.cookies[LOGIN_CSRF_COOKIE]
