@@ -393,3 +393,19 @@ def test_company_domains_are_never_second_guessed(catalog: Catalog) -> None:
     slots = {"request_type": "pago_en_linea", "requested_slot": "email"}
     step = form.step(turn("tesoreria@colegio.edu.co"), slots, catalog)
     assert step.updates == {"email": "tesoreria@colegio.edu.co"} and step.says == []
+
+
+def test_a_clearly_different_request_type_while_a_datum_is_asked_restarts(catalog: Catalog) -> None:
+    slots = {"request_type": "pago_en_linea", "requested_slot": "email"}
+    step = form.step(turn("perdón, en realidad es que no tengo acceso al SFTP", "sin_acceso_sftp", 0.93), slots, catalog)
+    assert step.reject  # a rule starts the other request
+    unsure = form.step(turn("perdón, en realidad es otra cosa", "sin_acceso_sftp", 0.4), slots, catalog)
+    assert not unsure.reject and responses(unsure) == ["utter_invalid_email_missing_at"]
+
+
+def test_a_long_explanation_instead_of_the_email_is_kept_as_the_description(catalog: Catalog) -> None:
+    slots = {"request_type": "capacitaciones", "requested_slot": "email"}
+    text = "somos 5 personas nuevas en tesorería y necesitamos aprender a usar el módulo"
+    step = form.step(turn(text, "capacitaciones", 0.7), slots, catalog)
+    assert step.updates["description"] == text and step.updates["email"] is None
+    assert responses(step) == ["utter_noted_still_missing"] and step.next_slot == "email"

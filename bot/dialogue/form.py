@@ -248,11 +248,28 @@ def extract_answer(turn: Turn, slots: Mapping[str, Any], catalog: Catalog) -> Op
         return {**volunteered, requested: value}
     if volunteered:
         return {**volunteered, requested: None, _UNPARSED: requested}
-    if _is_escape(turn, ESCAPE_INTENTS):
+    if _is_escape(turn, ESCAPE_INTENTS) or _other_request_type(turn, request_type, catalog):
         return None
+    if (
+        not turn.is_payload
+        and request_type.field("description")
+        and not slots.get("description")
+        and word_count(text) >= DESCRIPTION_PREFILL_MIN_WORDS
+    ):
+        # The customer explains the problem instead of answering: that is the
+        # description, kept; the question is asked again.
+        return {"description": text, requested: None, _UNPARSED: requested}
     # Not understood as an answer: validation refuses it with the reason and
     # the form asks again. A button payload carries no text to judge.
     return {requested: None if turn.is_payload else text, _UNPARSED: requested}
+
+
+def _other_request_type(turn: Turn, request_type: RequestType, catalog: Catalog) -> bool:
+    """"perdón, en realidad no tengo acceso al SFTP" while the form asks for a
+    datum: a clearly different request type, so the form lets it restart.
+    Not for descriptions, which often read like a neighbouring type."""
+    other = catalog.request_type_for_intent(turn.intent)
+    return other is not None and other != request_type and not turn.is_payload and turn.confidence >= ESCAPE_CONFIDENCE
 
 
 def _volunteered(
