@@ -323,3 +323,13 @@ def test_empty_export_still_has_its_header(site) -> None:
     cookies = session_cookies(site)
     _, response = site.test_client.get("/revision/conversaciones.csv?texto=nadie-dijo-esto", cookies=cookies)
     assert response.text.lstrip("\ufeff").strip() == "conversacion,inicio,canal,cliente,tipo_de_solicitud,resultado,tickets,turnos,turnos_no_entendidos"
+
+
+def test_bad_filters_are_explained_and_pages_past_the_end_go_to_the_last(site) -> None:
+    cookies = session_cookies(site)
+    _, bad = site.test_client.get("/revision/conversaciones", params={"desde": "31/02/2026", "hasta": "2026-01-01"}, cookies=cookies)
+    assert "La fecha «31/02/2026» de «Desde» no es válida" in bad.text
+    _, reversed_range = site.test_client.get("/revision/conversaciones", params={"desde": "2026-02-01", "hasta": "2026-01-01"}, cookies=cookies)
+    assert "«Desde» es posterior a «Hasta»" in reversed_range.text
+    _, far = site.test_client.get("/revision/conversaciones", params={"pagina": "99"}, cookies=cookies, allow_redirects=False)
+    assert far.status == 302 and "pagina" not in far.headers["location"]

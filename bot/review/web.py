@@ -245,8 +245,10 @@ def review_blueprint(settings: Settings, catalog: Catalog) -> Blueprint:
         filters = Filters.from_args(request.args)
         rows, total = index.search(filters)
         pages_count = max(1, -(-total // 25))
+        if filters.page > pages_count:
+            return response.redirect(f"{links.PREFIX}/conversaciones?{urlencode(filters.as_args(page=pages_count))}")
         return render(
-            "conversations.html", session,
+            "conversations.html", session, notices=_filter_notices(request.args, filters),
             filters=filters, rows=_list_rows(rows), total=total, pages=pages_count,
             channels=index.channels(), catalog=catalog, outcomes=[(o, OUTCOME_LABELS[o]) for o in OUTCOME_ORDER],
             query=lambda **changes: urlencode(filters.as_args(**changes)),
@@ -407,6 +409,18 @@ def review_blueprint(settings: Settings, catalog: Catalog) -> Blueprint:
         )
 
     return bp
+
+
+def _filter_notices(args: Any, filters: Filters) -> list[str]:
+    """Why a filter the lead typed did not apply, instead of ignoring it silently."""
+    notices = []
+    for name, label, parsed in (("desde", "Desde", filters.date_from), ("hasta", "Hasta", filters.date_to)):
+        raw = str(args.get(name) or "").strip()
+        if raw and parsed is None:
+            notices.append(f"La fecha «{raw}» de «{label}» no es válida (usa AAAA-MM-DD); no se aplicó.")
+    if filters.date_from and filters.date_to and filters.date_from > filters.date_to:
+        notices.append("«Desde» es posterior a «Hasta»: ningún día cabe en ese rango.")
+    return notices
 
 
 # Channel codes as leads know them.
