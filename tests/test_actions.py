@@ -308,3 +308,10 @@ def test_an_unsure_reading_of_a_bare_phone_keeps_it_instead_of_guessing_types() 
     events, messages = run(act.ActionSuggestRequestTypes(), tracker("cel +52 1 55 1234 5678", "nlu_fallback", 0.4))
     assert slot_sets(events)["phone"] == "+525512345678"
     assert responses(messages) == ["utter_contact_noted", "utter_ask_what_needed"]
+
+
+def test_cancelling_a_pending_redirect_offer_declines_it() -> None:
+    slots = {"offered_request_type": "acompanamiento_tecnico", "offered_redirect": "eliminacion_actualizacion_cartera"}
+    events, messages = run(act.ActionCancelRequest(), tracker("ya no", "cancel", 0.9, slots=slots))
+    assert responses(messages) == ["utter_offer_declined"]
+    assert slot_sets(events)["offered_request_type"] is None

@@ -37,8 +37,8 @@ def categories_menu(catalog: Catalog) -> list[Say]:
 def _type_line(request_type: RequestType, catalog: Catalog) -> str:
     badge = f" ({catalog.label('new_badge')})" if request_type.new else ""
     text = f"• {request_type.name}{badge}"
-    if request_type.description:
-        text += f": {request_type.description}"
+    if request_type.explanation:
+        text += f": {request_type.explanation}"
     return text
 
 

@@ -159,6 +159,8 @@ def decline_offer(slots: Mapping[str, Any], catalog: Catalog) -> Outcome:
 
 
 def cancel(slots: Mapping[str, Any], form_active: bool, catalog: Catalog) -> Outcome:
+    if not form_active and (slots.get(OFFERED_TYPE) or slots.get(OFFERED_REDIRECT)):
+        return decline_offer(slots, catalog)  # "ya no" to an offer declines it
     request_type = catalog.request_type(slots.get("request_type"))
     updates = reset_request()
     updates["original_text"] = None
