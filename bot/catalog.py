@@ -139,10 +139,17 @@ class RetiredOption:
     explanation: str
     redirect: Redirect
     aliases: tuple[str, ...] = ()
+    # Beginnings of the verbs that ask for this option ("borr" for borrar,
+    # borren...): a short message without any is too vague to redirect.
+    action_words: tuple[str, ...] = ()
 
     @property
     def phrases(self) -> tuple[str, ...]:
         return (self.name, *self.aliases)
+
+    def asked_for_in(self, text: str) -> bool:
+        """The text uses one of this option's verbs."""
+        return any(word.startswith(self.action_words) for word in normalize(text).split()) if self.action_words else True
 
 
 @dataclass(frozen=True)
@@ -411,6 +418,7 @@ def parse_catalog(raw: dict[str, Any]) -> Catalog:
             name=r["name"],
             request_type_id=r["request_type"],
             field_id=r["field"],
+            action_words=tuple(normalize(w) for w in r.get("action_words") or ()),
             explanation=" ".join(str(r["explanation"]).split()),
             redirect=Redirect(
                 request_type_id=r["redirect"]["request_type"],

@@ -315,3 +315,9 @@ def test_cancelling_a_pending_redirect_offer_declines_it() -> None:
     events, messages = run(act.ActionCancelRequest(), tracker("ya no", "cancel", 0.9, slots=slots))
     assert responses(messages) == ["utter_offer_declined"]
     assert slot_sets(events)["offered_request_type"] is None
+
+
+@pytest.mark.parametrize("text", ["cartera", "error cartera", "me ayudan con la cartera porfa"])
+def test_a_short_cartera_message_without_an_edit_verb_is_asked_about(text: str) -> None:
+    events, messages = run(act.ActionRedirectRetired(), tracker(text, "cambio_registros_cartera", 0.97))
+    assert responses(messages) == ["utter_failure_or_retired"]

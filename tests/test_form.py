@@ -409,3 +409,26 @@ def test_a_long_explanation_instead_of_the_email_is_kept_as_the_description(cata
     step = form.step(turn(text, "capacitaciones", 0.7), slots, catalog)
     assert step.updates["description"] == text and step.updates["email"] is None
     assert responses(step) == ["utter_noted_still_missing"] and step.next_slot == "email"
+
+
+def test_sí_to_the_email_suggestion_takes_it_and_no_keeps_what_was_written(catalog: Catalog) -> None:
+    slots = {"request_type": "pago_en_linea", "requested_slot": "email", "email_questioned": "pedro@yaho.com"}
+    assert form.step(turn("sí", "affirm", 0.9), slots, catalog).updates["email"] == "pedro@yahoo.com"
+    assert form.step(turn("no", "deny", 0.9), slots, catalog).updates["email"] == "pedro@yaho.com"
+
+
+def test_saying_it_was_another_type_restarts_even_at_the_description(catalog: Catalog) -> None:
+    slots = {"request_type": "inconsistencia_pago", "requested_slot": "description"}
+    assert form.step(turn("perdón, en realidad es que no tengo acceso al SFTP", "sin_acceso_sftp", 0.9), slots, catalog).reject
+    plain = form.step(turn("el pago no aparece en el SFTP del banco desde ayer", "sin_acceso_sftp", 0.9), slots, catalog)
+    assert not plain.reject and plain.updates["description"].startswith("el pago no aparece")
+
+
+def test_more_detail_at_the_email_question_is_added_not_lost(catalog: Catalog) -> None:
+    more = "además probamos desde otro computador y en otro navegador y sigue igual"
+    slots = {"request_type": "falla_ingreso_modulo", "requested_slot": "email", "description": "el módulo no carga desde esta mañana"}
+    step = form.step(turn(more, "falla_ingreso_modulo", 0.6), slots, catalog)
+    assert step.updates["description"].startswith("el módulo no carga desde esta mañana") and step.updates["description"].endswith(more)
+    no_field = {"request_type": "gestion_archivos", "requested_slot": "email", "item": "falla_cargue_usuarios", "original_text": "falla el cargue de usuarios"}
+    step = form.step(turn(more, "gestion_archivos", 0.6), no_field, catalog)
+    assert step.updates["original_text"] == f"falla el cargue de usuarios\n{more}"

@@ -124,6 +124,8 @@ def test_card_numbers_never_reach_the_summary_text() -> None:
         ("referencia 4111111111111112", "referencia 4111111111111112"),  # not Luhn-valid
         ("cel 3157778899", "cel 3157778899"),
         ("ECO-000123", "ECO-000123"),
+        ("cel +52 1 55 1234 5678", "cel +52 1 55 1234 5678"),  # Luhn-valid, but a phone: it has a "+"
+        ("+5215512345678", "+5215512345678"),
     ],
 )
 def test_card_masking(text: str, masked: str) -> None:

@@ -21,7 +21,7 @@ from typing import Any, Callable, Mapping, Optional
 from bot.catalog import Catalog, RequestType, RetiredOption
 from bot.contacts import find_emails, find_phones
 from bot.dialogue.turn import Button, Say, Turn, payload
-from bot.text import word_count
+from bot.text import normalize, word_count
 from bot.validation import check_description, check_email, check_option, check_phone, suggest_email
 
 # Auxiliary slots of the form, besides the catalog's field ids.
@@ -233,6 +233,10 @@ def extract_answer(turn: Turn, slots: Mapping[str, Any], catalog: Catalog) -> Op
     value: Any = None
     if requested == "email":
         value = turn.entity("email") or next(iter(_emails(text)), None)
+        questioned = slots.get(EMAIL_QUESTIONED)
+        if value is None and questioned and turn.intent in ("affirm", "deny") and turn.confidence >= AFFIRM_CONFIDENCE:
+            # Typed answers to «¿Quisiste decir …?»: sí takes the suggestion, no keeps what was written.
+            value = (suggest_email(questioned) or questioned) if turn.intent == "affirm" else questioned
     elif requested == "phone":
         value = turn.entity("phone") or next(iter(_phones(text, catalog)), None)
     elif requested == PHONE_COUNTRY:
@@ -250,18 +254,22 @@ def extract_answer(turn: Turn, slots: Mapping[str, Any], catalog: Catalog) -> Op
         return {**volunteered, requested: None, _UNPARSED: requested}
     if _is_escape(turn, ESCAPE_INTENTS) or _other_request_type(turn, request_type, catalog):
         return None
-    if (
-        not turn.is_payload
-        and request_type.field("description")
-        and not slots.get("description")
-        and word_count(text) >= DESCRIPTION_PREFILL_MIN_WORDS
-    ):
-        # The customer explains the problem instead of answering: that is the
-        # description, kept; the question is asked again.
-        return {"description": text, requested: None, _UNPARSED: requested}
+    if not turn.is_payload and word_count(text) >= DESCRIPTION_PREFILL_MIN_WORDS:
+        # The customer explains the problem instead of answering: kept (as the
+        # description, or added to it, or to their words when the type has no
+        # description field) and the question is asked again.
+        if request_type.field("description"):
+            known = slots.get("description")
+            return {"description": f"{known}\n{text}" if known else text, requested: None, _UNPARSED: requested}
+        known = slots.get("original_text")
+        return {"original_text": f"{known}\n{text}" if known else text, requested: None, _UNPARSED: requested}
     # Not understood as an answer: validation refuses it with the reason and
     # the form asks again. A button payload carries no text to judge.
     return {requested: None if turn.is_payload else text, _UNPARSED: requested}
+
+
+# How customers say the request they started is not the one they meant.
+_SELF_CORRECTION = re.compile(r"\b(perdon|disculpa|en realidad|me equivoque|no es eso|mejor dicho|corrijo)\b")
 
 
 def _other_request_type(turn: Turn, request_type: RequestType, catalog: Catalog) -> bool:
@@ -299,6 +307,8 @@ def _answer_description(
         turn.is_payload or word_count(text) <= ESCAPE_MAX_WORDS
     ):
         return None
+    if _other_request_type(turn, request_type, catalog) and _SELF_CORRECTION.search(normalize(text)):
+        return None  # "perdón, en realidad es ...": the request restarts as the other type
     if turn.is_payload:
         return {"description": None, _UNPARSED: "description"}
     found: dict[str, Any] = {"description": text}

@@ -15,7 +15,8 @@ from bot.dialogue.form import REQUEST_SLOTS, redirect_retired
 from bot.dialogue.navigation import OPENING_KEPT, categories_menu, menu_button, suggestions
 from bot.dialogue.prompts import payload, type_path
 from bot.dialogue.turn import Button, Say, Turn
-from bot.validation import check_phone, format_phone
+from bot.text import word_count
+from bot.validation import check_option, check_phone, format_phone
 
 # Slots that remember an offer until the customer answers it.
 OFFERED_TYPE = "offered_request_type"
@@ -139,6 +140,10 @@ def _failure_or_retired(turn: Turn, retired: RetiredOption, catalog: Catalog) ->
     if owner is None or spec is None:
         return None
     named = [spec.option(str(v)) for v in turn.entity_values(retired.field_id)]
+    if not named and word_count(turn.text) <= SHORT_MESSAGE_WORDS and not retired.asked_for_in(turn.text):
+        # "cartera", "error cartera": too short to tell an upload failure from an edit.
+        typed = check_option(turn.text, spec)
+        named = [spec.option(typed.value)] if typed.ok else []
     options = list(dict.fromkeys(o for o in named if o is not None))
     if len(options) != 1:
         return None
@@ -179,6 +184,8 @@ def receive_attachment(turn: Turn, slots: Mapping[str, Any], catalog: Catalog) -
     return {"attachment": attachments}, says + [Say("utter_attachment_kept")]
 
 
+# Up to this many words, a message naming a retired option's field is ambiguous.
+SHORT_MESSAGE_WORDS = 6
 # A message with this many other words is a problem told with contact data.
 PROBLEM_MIN_WORDS = 2
 

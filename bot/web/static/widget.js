@@ -66,7 +66,7 @@
     return total % 10 === 0;
   }
   function maskCards(text) {
-    return text.replace(/(^|[^\d-])(\d(?:[ -]?\d){12,18})(?![\d-])/g, function (all, before, run) {
+    return text.replace(/(^|[^\d+-])(\d(?:[ -]?\d){12,18})(?![\d-])/g, function (all, before, run) {
       var digits = run.replace(/\D/g, "");
       return digits.length >= 13 && digits.length <= 19 && luhnValid(digits) ? before + CARD_MASK : all;
     });
