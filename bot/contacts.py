@@ -15,6 +15,7 @@ from typing import Iterable, Sequence
 import phonenumbers
 from phonenumbers import Leniency, PhoneNumberMatcher
 
+from bot.text import normalize
 from bot.validation import check_email
 
 _EMAIL_STRIP = "<>\"'.,;:()[]{}¡!¿?"
@@ -99,13 +100,11 @@ CONTACT_FILLER = frozenset(
 )
 
 
-def words_besides_contacts(text: str, countries: Sequence[str]) -> list[str]:
-    """The words of ``text`` that are neither contact data nor the filler around it."""
-    from bot.text import normalize
-
+def words_besides_contacts(text: str, found: Sequence[Found]) -> list[str]:
+    """The words of ``text`` that are neither the ``found`` contact data nor the filler around it."""
     rest = text
-    for found in sorted(find_contacts(text, countries), key=lambda f: -f.start):
-        rest = rest[: found.start] + " " + rest[found.end :]
+    for span in sorted(found, key=lambda f: -f.start):
+        rest = rest[: span.start] + " " + rest[span.end :]
     return [w for w in normalize(rest).split() if w not in CONTACT_FILLER and any(c.isalpha() for c in w)]
 
 
@@ -113,4 +112,5 @@ def only_contacts(text: str, countries: Sequence[str]) -> bool:
     """The message gives an e-mail or a phone and nothing else ("mi cel es 315 777 8899")."""
     if "@" not in text and sum(ch.isdigit() for ch in text) < 7:
         return False  # runs on every message: skip the matchers when nothing could match
-    return bool(find_contacts(text, countries)) and not words_besides_contacts(text, countries)
+    found = find_contacts(text, countries)
+    return bool(found) and not words_besides_contacts(text, found)

@@ -38,6 +38,15 @@ def _int(name: str, default: int) -> int:
         raise SystemExit(f"{name} debe ser un número entero (valor actual: {raw!r})") from exc
 
 
+def env_seconds(name: str, default: float) -> float:
+    """A duration in seconds from the environment; a bad value stops with its name."""
+    raw = (os.environ.get(name) or "").strip()
+    try:
+        return float(raw) if raw else default
+    except ValueError as exc:
+        raise SystemExit(f"{name} debe ser un número de segundos (valor actual: {raw!r})") from exc
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path

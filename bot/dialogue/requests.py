@@ -213,7 +213,7 @@ def contact_outside_form(turn: Turn, slots: Mapping[str, Any], catalog: Catalog)
             updates["phone"] = check.e164
             updates.setdefault("country", check.country)
             noted.append(f"tu teléfono {format_phone(check.e164)}")
-    words = words_besides_contacts(text, catalog.country_ids)
+    words = words_besides_contacts(text, emails + phones)
     says: list[Say] = [Say("utter_contact_noted", {"noted": " y ".join(noted)})] if noted else []
     if len(words) >= PROBLEM_MIN_WORDS:
         more, suggestion_says = suggestions(turn, slots, catalog)

@@ -271,21 +271,28 @@ def review_blueprint(settings: Settings, catalog: Catalog) -> Blueprint:
             for row in rows
         ]
 
+    def _export(session: Session, fmt: str, data: list[dict[str, Any]], columns: Any, name: str, action: str, subject: str) -> HTTPResponse:
+        """One export as CSV or JSON, logged as «<action>_<fmt>» with what it covered."""
+        accounts.log_access(session.username, f"{action}_{fmt}", subject)
+        if fmt == "csv":
+            return _csv_response(data, columns, f"{name}.csv")
+        return _security_headers(response.json(data, dumps=lambda d: json.dumps(d, ensure_ascii=False)))
+
+    async def _list_export(request: Request, session: Session, fmt: str) -> HTTPResponse:
+        index.refresh()
+        filters = Filters.from_args(request.args)
+        subject = urlencode(filters.as_args()) or "todas"
+        return _export(session, fmt, _export_rows(filters), LIST_COLUMNS, "conversaciones", "exportar_lista", subject)
+
     @bp.get("/conversaciones.csv")
     @requires_lead
     async def conversations_csv(request: Request, session: Session) -> HTTPResponse:
-        index.refresh()
-        data = _export_rows(Filters.from_args(request.args))
-        accounts.log_access(session.username, "exportar_lista_csv", urlencode(Filters.from_args(request.args).as_args()) or "todas")
-        return _csv_response(data, LIST_COLUMNS, "conversaciones.csv")
+        return await _list_export(request, session, "csv")
 
     @bp.get("/conversaciones.json")
     @requires_lead
     async def conversations_json(request: Request, session: Session) -> HTTPResponse:
-        index.refresh()
-        data = _export_rows(Filters.from_args(request.args))
-        accounts.log_access(session.username, "exportar_lista_json", urlencode(Filters.from_args(request.args).as_args()) or "todas")
-        return _security_headers(response.json(data, dumps=lambda d: json.dumps(d, ensure_ascii=False)))
+        return await _list_export(request, session, "json")
 
     # -------------------------------------------------------- transcript
     def _conversation(token: str) -> Optional[str]:
@@ -361,23 +368,21 @@ def review_blueprint(settings: Settings, catalog: Catalog) -> Blueprint:
             for u in reader.conversation(sender).utterances
         ]
 
-    @bp.get("/c/<token:str>/transcripcion.json")
-    @requires_lead
-    async def transcript_json(request: Request, session: Session, token: str) -> HTTPResponse:
+    def _transcript_file(session: Session, token: str, fmt: str) -> HTTPResponse:
         sender = _conversation(token)
         if sender is None:
             return render("error.html", session, status=404, message="No existe esa conversación.")
-        accounts.log_access(session.username, "exportar_transcripcion_json", sender)
-        return _security_headers(response.json(_transcript_export(sender), dumps=lambda d: json.dumps(d, ensure_ascii=False)))
+        return _export(session, fmt, _transcript_export(sender), TRANSCRIPT_COLUMNS, "transcripcion", "exportar_transcripcion", sender)
+
+    @bp.get("/c/<token:str>/transcripcion.json")
+    @requires_lead
+    async def transcript_json(request: Request, session: Session, token: str) -> HTTPResponse:
+        return _transcript_file(session, token, "json")
 
     @bp.get("/c/<token:str>/transcripcion.csv")
     @requires_lead
     async def transcript_csv(request: Request, session: Session, token: str) -> HTTPResponse:
-        sender = _conversation(token)
-        if sender is None:
-            return render("error.html", session, status=404, message="No existe esa conversación.")
-        accounts.log_access(session.username, "exportar_transcripcion_csv", sender)
-        return _csv_response(_transcript_export(sender), TRANSCRIPT_COLUMNS, "transcripcion.csv")
+        return _transcript_file(session, token, "csv")
 
     # ------------------------------------------------------------- ticket
     @bp.get("/tickets/<key:str>")

@@ -23,6 +23,7 @@ import yaml
 
 from bot.catalog import Catalog, FieldSpec, RequestType
 from bot.http_retry import parse_retry_after
+from bot.settings import env_seconds
 from bot.text import normalize
 
 logger = logging.getLogger(__name__)
@@ -47,14 +48,6 @@ def _flag(name: str, default: bool) -> bool:
     if not raw:
         return default
     return raw in ("1", "true", "yes", "si", "sí", "on")
-
-
-def _seconds(name: str, default: float) -> float:
-    raw = (os.environ.get(name) or "").strip()
-    try:
-        return float(raw) if raw else default
-    except ValueError as exc:
-        raise SystemExit(f"{name} debe ser un número de segundos (valor actual: {raw!r})") from exc
 
 
 # ---------------------------------------------------------------------- errors
@@ -119,8 +112,8 @@ class JsmConfig:
             api_token=env["JSM_API_TOKEN"].strip(),
             create_customers=_flag("JSM_CREATE_CUSTOMERS", False),
             mapping_file=Path(mapping),
-            timeout=_seconds("JSM_TIMEOUT", 20.0),
-            status_timeout=_seconds("JSM_STATUS_TIMEOUT", 4.0),
+            timeout=env_seconds("JSM_TIMEOUT", 20.0),
+            status_timeout=env_seconds("JSM_STATUS_TIMEOUT", 4.0),
         )
 
 

@@ -28,7 +28,7 @@ from typing import Any, Callable, Optional
 
 from bot.catalog import Catalog, get_catalog
 from bot.privacy import mask_cards
-from bot.settings import Settings
+from bot.settings import Settings, env_seconds
 from bot.tickets.jsm import (
     JsmAuthError, JsmClient, JsmConfig, JsmConfigError, JsmError, JsmRejected, MappingFile, TypeMapping,
     tickets_backend, when_of,
@@ -56,18 +56,11 @@ class OutboxSettings:
 
     @classmethod
     def from_env(cls) -> "OutboxSettings":
-        def number(name: str, default: float) -> float:
-            raw = (os.environ.get(name) or "").strip()
-            try:
-                return float(raw) if raw else default
-            except ValueError as exc:
-                raise SystemExit(f"{name} debe ser un número (valor actual: {raw!r})") from exc
-
         return cls(
-            poll_seconds=number("OUTBOX_POLL_SECONDS", cls.poll_seconds),
-            retry_base_seconds=number("OUTBOX_RETRY_BASE_SECONDS", cls.retry_base_seconds),
-            retry_max_seconds=number("OUTBOX_RETRY_MAX_SECONDS", cls.retry_max_seconds),
-            lease_seconds=number("OUTBOX_LEASE_SECONDS", cls.lease_seconds),
+            poll_seconds=env_seconds("OUTBOX_POLL_SECONDS", cls.poll_seconds),
+            retry_base_seconds=env_seconds("OUTBOX_RETRY_BASE_SECONDS", cls.retry_base_seconds),
+            retry_max_seconds=env_seconds("OUTBOX_RETRY_MAX_SECONDS", cls.retry_max_seconds),
+            lease_seconds=env_seconds("OUTBOX_LEASE_SECONDS", cls.lease_seconds),
         )
 
 
