@@ -432,3 +432,10 @@ def test_more_detail_at_the_email_question_is_added_not_lost(catalog: Catalog) -
     no_field = {"request_type": "gestion_archivos", "requested_slot": "email", "item": "falla_cargue_usuarios", "original_text": "falla el cargue de usuarios"}
     step = form.step(turn(more, "gestion_archivos", 0.6), no_field, catalog)
     assert step.updates["original_text"] == f"falla el cargue de usuarios\n{more}"
+
+
+def test_a_phone_typed_with_spaces_at_the_description_question_is_noted_not_taken_as_the_description(catalog: Catalog) -> None:
+    slots = {"request_type": "acompanamiento_tecnico", "requested_slot": "description", "country": "CO"}
+    step = form.step(turn("mi cel es 315 777 8899"), slots, catalog)
+    assert step.updates["phone"] == "+573157778899" and step.updates["description"] is None
+    assert responses(step) == ["utter_noted_still_missing"]

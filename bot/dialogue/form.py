@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Optional
 
 from bot.catalog import Catalog, RequestType, RetiredOption
-from bot.contacts import find_emails, find_phones
+from bot.contacts import find_contacts, find_emails, find_phones, words_besides_contacts
 from bot.dialogue.turn import Button, Say, Turn, payload
 from bot.text import normalize, word_count
 from bot.validation import check_description, check_email, check_option, check_phone, suggest_email
@@ -318,10 +318,8 @@ def _answer_description(
         found["email"] = emails[0]
     if phones and not slots.get("phone") and request_type.field("phone"):
         found["phone"] = phones[0]
-    rest = text
-    for value in emails + phones:
-        rest = rest.replace(value, " ")
-    if (emails or phones) and word_count(rest) < DESCRIPTION_PREFILL_MIN_WORDS // 2:
+    spans = find_contacts(text, catalog.country_ids)
+    if spans and len(words_besides_contacts(text, spans)) < DESCRIPTION_PREFILL_MIN_WORDS // 2:
         # Only contact data: noted, and the description is asked again.
         return {**{k: v for k, v in found.items() if k != "description"}, "description": None, _UNPARSED: "description"}
     return found
