@@ -10,8 +10,7 @@ from __future__ import annotations
 from typing import Any, Mapping, Optional
 
 from bot.catalog import Catalog, Category, RequestType
-from bot.dialogue.prompts import payload
-from bot.dialogue.turn import Button, Say, Turn
+from bot.dialogue.turn import Button, Say, Turn, payload
 
 MAX_SUGGESTIONS = 3
 # A choice button carrying this (entity "opening") keeps the words that led

@@ -13,7 +13,7 @@ from typing import Any, Mapping
 
 from bot.catalog import Catalog, RequestType
 from bot.dialogue.form import CONFIRMATION, CORRECTION_FIELD, PHONE_CANDIDATES, PHONE_COUNTRY, Step
-from bot.dialogue.turn import Button, Say, payload  # noqa: F401 (payload: used by importers)
+from bot.dialogue.turn import Button, Say, payload
 from bot.validation import format_phone
 
 

@@ -11,10 +11,10 @@ from typing import Any, Mapping, Optional
 
 from bot.catalog import Catalog, RetiredOption
 from bot.contacts import find_emails, find_phones, words_besides_contacts
-from bot.dialogue.form import REQUEST_SLOTS, redirect_retired
+from bot.dialogue.form import REQUEST_SLOTS, attachments_in, redirect_retired
 from bot.dialogue.navigation import OPENING_KEPT, categories_menu, menu_button, suggestions
-from bot.dialogue.prompts import payload, type_path
-from bot.dialogue.turn import Button, Say, Turn
+from bot.dialogue.prompts import type_path
+from bot.dialogue.turn import Button, Say, Turn, payload
 from bot.text import word_count
 from bot.validation import check_option, check_phone, format_phone
 
@@ -176,8 +176,6 @@ def cancel(slots: Mapping[str, Any], form_active: bool, catalog: Catalog) -> Out
 
 def receive_attachment(turn: Turn, slots: Mapping[str, Any], catalog: Catalog) -> Outcome:
     """A file sent outside a form: kept for the request the customer opens next."""
-    from bot.dialogue.form import attachments_in
-
     attachments, says = attachments_in(turn, slots, catalog)
     if attachments is None:
         return {}, [Say("utter_attachment_missing")]
