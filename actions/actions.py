@@ -20,7 +20,7 @@ from rasa_sdk.types import DomainDict
 
 from bot.attachments import AttachmentStore
 from bot.catalog import get_catalog
-from bot.dialogue import form, navigation, prompts, requests, submit
+from bot.dialogue import form, navigation, prompts, requests, status, submit
 from bot.dialogue.turn import Say, Turn
 from bot.tickets import TicketStore
 
@@ -38,12 +38,16 @@ def attachment_store() -> AttachmentStore:
 
 
 def turn_of(tracker: Tracker) -> Turn:
-    """The latest turn, with attachment references resolved against the store."""
+    """The latest turn, with attachment references resolved against the store.
+
+    Only this conversation's files resolve: an id seen elsewhere (another
+    customer's upload) is dropped like a forged one.
+    """
     turn = Turn.from_tracker(tracker.sender_id, tracker.latest_message or {}, tracker.events or [])
     references = turn.metadata.get("attachments")
     if not references:
         return turn
-    metadata = {**turn.metadata, "attachments": attachment_store().resolve(references)}
+    metadata = {**turn.metadata, "attachments": attachment_store().resolve(references, owner=tracker.sender_id)}
     return dataclasses.replace(turn, metadata=metadata)
 
 
@@ -71,7 +75,7 @@ class ValidateTicketForm(FormValidationAction):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> List[EventType]:
         catalog = get_catalog()
-        step = form.step(turn_of(tracker), tracker.slots, catalog, tracker.slots_to_validate())
+        step = form.step(turn_of(tracker), tracker.slots, catalog, tracker.slots_to_validate(), attachment_store())
         if step.reject:
             return []  # not an answer: Rasa rejects the form and a rule takes the turn
         say(dispatcher, prompts.step_messages(step, tracker.slots, catalog))
@@ -145,18 +149,25 @@ class ActionCreateTicket(DialogueAction):
     action_name = "action_create_ticket"
 
     def respond(self, turn: Turn, tracker: Tracker) -> Outcome:
-        return submit.submit(tracker.slots, turn, get_catalog(), ticket_store())
+        return submit.submit(tracker.slots, turn, get_catalog(), ticket_store(), attachment_store())
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
+        updates, says = self.respond(turn_of(tracker), tracker)
+        say(dispatcher, says)
+        # A refused ticket sends the request back to the form, which asks the refused field.
+        return slot_events(updates) + ([ActiveLoop(FORM_NAME)] if submit.reopens_form(updates) else [])
 
 
 class ActionCheckStatus(DialogueAction):
     action_name = "action_check_status"
 
     def respond(self, turn: Turn, tracker: Tracker) -> Outcome:
-        return submit.status_lookup(turn, tracker.slots, get_catalog(), ticket_store())
+        return status.status_lookup(turn, tracker.slots, get_catalog(), ticket_store())
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
         # The status may come live from JSM (seconds): off the event loop, so
-        # other customers' actions are not held up meanwhile.
+        # other customers' actions are not held up meanwhile. Status mails go
+        # on the mail threads (bot.mail.Postman), never delaying the answer.
         updates, says = await asyncio.get_running_loop().run_in_executor(None, self.respond, turn_of(tracker), tracker)
         say(dispatcher, says)
         return slot_events(updates)
@@ -211,14 +222,13 @@ class ActionFormHelp(DialogueAction):
         return {}, navigation.form_help(tracker.slots, get_catalog())
 
 
-class ActionContactOutsideForm(ActionCheckStatus):
-    """Data given with no request open; the e-mail a status lookup asked for."""
+class ActionContactOutsideForm(DialogueAction):
+    """Data given with no request open. An e-mail here is contact data, never
+    proof that a ticket is the customer's (see bot.dialogue.status)."""
 
     action_name = "action_contact_outside_form"
 
     def respond(self, turn: Turn, tracker: Tracker) -> Outcome:
-        if submit.awaits_status_email(turn, tracker.slots):
-            return super().respond(turn, tracker)
         return requests.contact_outside_form(turn, tracker.slots, get_catalog())
 
 

@@ -1,8 +1,9 @@
 """The action server (``python -m bot.action_server``), reachable only by Rasa.
 
 rasa_sdk's server listens on every interface and accepts any caller. Here it
-binds to loopback by default (``ACTIONS_HOST``) and, when ``ACTIONS_TOKEN`` is
-set, refuses calls that do not carry it (Rasa sends it from endpoints.yml).
+binds to loopback by default (``ACTIONS_HOST``), refuses calls that do not
+carry ``ACTIONS_TOKEN`` (Rasa sends it from endpoints.yml), and does not
+start without one.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ logger = logging.getLogger(__name__)
 
 
 def build_app(token: str):  # type: ignore[no-untyped-def]
+    if not token:
+        raise ValueError("the action server needs its token")
     app = create_app(action_package_name="actions", cors_origins=[])
     # Rasa keeps connections open (bot.rasa_runtime, 30 s idle); the server
     # must keep them longer so a reused connection is never closed under it.
@@ -32,10 +35,10 @@ def build_app(token: str):  # type: ignore[no-untyped-def]
 
     @app.middleware("request")
     async def require_token(request: Request):  # type: ignore[no-untyped-def]
-        if request.path == "/health" or not token:
+        if request.path == "/health":
             return None
         offered = request.args.get("token") or ""
-        if not hmac.compare_digest(offered, token):
+        if not hmac.compare_digest(offered.encode("utf-8"), token.encode("utf-8")):
             return response.json({"error": "no autorizado"}, status=401)
         return None
 
@@ -45,10 +48,14 @@ def build_app(token: str):  # type: ignore[no-untyped-def]
 def main() -> None:
     settings = Settings.from_env()
     host = os.environ.get("ACTIONS_HOST") or "127.0.0.1"
-    token = os.environ.get("ACTIONS_TOKEN", "")
+    token = os.environ.get("ACTIONS_TOKEN", "").strip()
     logging.basicConfig(level=logging.INFO)
+    if not token:
+        # Without it anyone who reaches the port could set any slot of any
+        # conversation; `python -m bot run` always passes one.
+        raise SystemExit("ACTIONS_TOKEN está vacía: el servidor de acciones no arranca sin su token (python -m bot run lo genera).")
     app = build_app(token)
-    logger.info("Servidor de acciones en %s:%s (token %s)", host, settings.actions_port, "exigido" if token else "no configurado")
+    logger.info("Servidor de acciones en %s:%s (token exigido)", host, settings.actions_port)
     app.run(host=host, port=settings.actions_port, workers=1, access_log=False, motd=False)
 
 

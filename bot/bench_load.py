@@ -21,7 +21,7 @@ from typing import Optional, Sequence
 
 import aiohttp
 
-from bot.launcher import Servers
+from bot.launcher import Servers, rest_token
 from bot.settings import Settings
 from bot.tickets import TicketStore
 
@@ -99,7 +99,7 @@ def tickets_per_customer(customers: int) -> int:
     return max(1, MESSAGES_PER_RUN // (customers * len(SCRIPT)))
 
 
-async def conversations(base_url: str, customers: int, run_id: str, rounds: Optional[int] = None) -> Result:
+async def conversations(base_url: str, rest_token: str, customers: int, run_id: str, rounds: Optional[int] = None) -> Result:
     result = Result("conversación", customers)
     rounds = rounds or tickets_per_customer(customers)
     connector = aiohttp.TCPConnector(limit=0)
@@ -110,7 +110,8 @@ async def conversations(base_url: str, customers: int, run_id: str, rounds: Opti
         for r in range(rounds):
             await _customer(session, url, f"{run_id}-{n}-{r}", f"cliente{n}@empresa.com", result)
 
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+    headers = {"Authorization": f"Bearer {rest_token}"}
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout, headers=headers) as session:
         started = time.perf_counter()
         await asyncio.gather(*(customer(n) for n in range(customers)))
         result.seconds = time.perf_counter() - started
@@ -195,12 +196,13 @@ def run(customer_counts: Sequence[int]) -> int:
         servers.wait_ready()
         base = f"http://127.0.0.1:{settings.rasa_port}"
         token = (scratch / "rasa_api_token").read_text(encoding="utf-8").strip()
+        rest = rest_token(settings)
         store = TicketStore(settings.tickets_db_url)
-        asyncio.run(conversations(base, 2, "calentamiento", rounds=2))  # load models, JIT, connections
+        asyncio.run(conversations(base, rest, 2, "calentamiento", rounds=2))  # load models, JIT, connections
         for customers in customer_counts:
             run_id = f"carga-{uuid.uuid4().hex[:6]}"
             print(f"{customers} clientes a la vez, {tickets_per_customer(customers)} ticket(s) seguidos cada uno ...", flush=True)
-            full = asyncio.run(conversations(base, customers, run_id))
+            full = asyncio.run(conversations(base, rest, customers, run_id))
             full.tickets_created = sum(1 for t in store.list() if t.conversation_id.startswith(run_id + "-"))
             print(f"{customers} mensajes concurrentes a /model/parse ...", flush=True)
             baseline = asyncio.run(parse_baseline(base, token, customers))

@@ -10,7 +10,6 @@ they drive is what a user starts.
 from __future__ import annotations
 
 import os
-import secrets
 import signal
 import socket
 import subprocess
@@ -22,7 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Optional
 
+from bot.channels import web_session
 from bot.channels.common import CHANNEL_ENV
+from bot.channels.guarded import REST_TOKEN_ENV, REST_TOKEN_FILE
+from bot.kept_secrets import kept_secret, private_dir, secret
 from bot.settings import PROJECT_ROOT, Settings, quiet_rasa_env
 
 READY_TIMEOUT_S = 300.0
@@ -38,27 +40,22 @@ def api_token(settings: Settings) -> str:
     Keeping the generated token in the data directory lets the CLI and tests
     talk to a server started earlier without configuration.
     """
-    return settings.rasa_api_token or _kept_secret(settings, "rasa_api_token")
+    return settings.rasa_api_token.strip() or kept_secret(settings.data_dir, "rasa_api_token")
 
 
 def actions_token(settings: Settings) -> str:
     """The shared secret between Rasa and the action server (``ACTIONS_TOKEN``)."""
-    return os.environ.get("ACTIONS_TOKEN", "").strip() or _kept_secret(settings, "actions_token")
+    return secret("ACTIONS_TOKEN", settings.data_dir, "actions_token")
 
 
-def _kept_secret(settings: Settings, name: str) -> str:
-    """A random secret generated once and kept, readable only by its owner, in the data directory."""
-    path = settings.data_dir / name
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    token = secrets.token_urlsafe(32)
-    try:
-        # Created with its final permissions, and only once even if two launches race.
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_text(encoding="utf-8").strip()
-    with os.fdopen(descriptor, "w", encoding="utf-8") as secret_file:
-        secret_file.write(token + "\n")
-    return token
+def rest_token(settings: Settings) -> str:
+    """The REST channel's bearer token (``REST_TOKEN``)."""
+    return secret(REST_TOKEN_ENV, settings.data_dir, REST_TOKEN_FILE)
+
+
+def web_session_secret(settings: Settings) -> str:
+    """The key that signs web chat sessions (``WEB_SESSION_SECRET``), shared by Rasa and the web server."""
+    return secret(web_session.SECRET_ENV, settings.data_dir, web_session.SECRET_FILE)
 
 
 def web_origins(settings: Settings) -> tuple[str, ...]:
@@ -80,8 +77,11 @@ def child_env(settings: Settings) -> dict[str, str]:
             "RASA_PORT": str(settings.rasa_port),
             "ACTIONS_PORT": str(settings.actions_port),
             "WEB_PORT": str(settings.web_port),
+            # Secrets travel by environment, never on a command line (visible in `ps`).
             "RASA_API_TOKEN": api_token(settings),
             "ACTIONS_TOKEN": actions_token(settings),
+            REST_TOKEN_ENV: rest_token(settings),
+            web_session.SECRET_ENV: web_session_secret(settings),
             "TRACKER_DB_URL": settings.tracker_db_url,
             "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
             "PYTHONUNBUFFERED": "1",
@@ -169,8 +169,7 @@ class Servers:
                 "servidor Rasa",
                 [
                     python, "-m", "bot.rasa_runtime", "run",
-                    "--enable-api",
-                    "--auth-token", api_token(s),
+                    "--enable-api",  # its token comes from RASA_API_TOKEN (bot.rasa_runtime)
                     "--port", str(s.rasa_port),
                     "--credentials", str(PROJECT_ROOT / "credentials.yml"),
                     "--endpoints", str(PROJECT_ROOT / "endpoints.yml"),
@@ -205,7 +204,7 @@ class Servers:
                 f"No existe el modelo {self.settings.model_path}. Ejecuta `make train` (o `make run`, que entrena si hace falta)."
             )
         self.check_ports()
-        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.settings.data_dir)
         if self.log_path is not None:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
             self._log = self.log_path.open("ab")
@@ -317,7 +316,9 @@ def run_foreground(settings: Settings) -> int:
         "\nSoporte ecollect está listo:\n"
         f"  Chat web:           http://localhost:{s.web_port}/\n"
         f"  Revisión (líderes): http://localhost:{s.web_port}/revision/   (cuentas: python -m bot review add-user NOMBRE)\n"
-        f"  API REST de Rasa:   http://localhost:{s.rasa_port}/webhooks/rest/webhook\n"
+        f"  API REST (integraciones): curl -H \"Authorization: Bearer $(cat {s.data_dir / REST_TOKEN_FILE})\" \\\n"
+        f"      -d '{{\"sender\": \"cliente-1\", \"message\": \"hola\"}}' http://localhost:{s.rasa_port}/webhooks/rest/webhook\n"
+        f"      (token en {s.data_dir / REST_TOKEN_FILE}, o REST_TOKEN)\n"
         f"  Socket.IO (widget): http://localhost:{s.rasa_port}/socket.io\n"
         f"  Servidor de acciones: http://localhost:{s.actions_port}/health\n"
         f"  Token de la API HTTP de Rasa: guardado en {s.data_dir / 'rasa_api_token'} (o RASA_API_TOKEN)\n"

@@ -32,14 +32,17 @@ def luhn_valid(digits: str) -> bool:
     return total % 10 == 0
 
 
-def mask_cards(text: str) -> str:
-    """Replace card numbers (Luhn-valid 13-19 digit runs) by a marker."""
+def mask_cards(text: str, marker: str = CARD_MASK) -> str:
+    """Replace card numbers (Luhn-valid 13-19 digit runs) by ``marker``.
+
+    ``marker`` lets file names use a mask that is itself a valid file name.
+    """
     if not text:
         return text
 
     def replace(match: re.Match[str]) -> str:
         digits = re.sub(r"\D", "", match.group(0))
-        return CARD_MASK if 13 <= len(digits) <= 19 and luhn_valid(digits) else match.group(0)
+        return marker if 13 <= len(digits) <= 19 and luhn_valid(digits) else match.group(0)
 
     return _DIGIT_RUN.sub(replace, text)
 
@@ -77,6 +80,25 @@ def mask_phone(phone: str) -> str:
     keep_start = 2 if phone.startswith("+") else 0
     head = digits[:keep_start]
     return ("+" if phone.startswith("+") else "") + head + "•" * (len(digits) - keep_start - 3) + digits[-3:]
+
+
+_PHONE_LIKE = re.compile(r"\+?\d[\d .-]{5,}")
+
+
+def mask_sender(sender_id: str) -> str:
+    """A conversation id fit for a log line: a phone number in it partly masked.
+
+    WhatsApp conversation ids are the customer's number
+    («whatsapp:+573157778899» -> «whatsapp:+57•••••••899»); other ids (web
+    sessions, Teams users) carry no phone and are kept, so a log still tells
+    conversations apart.
+    """
+    if not sender_id:
+        return ""
+    prefix, separator, rest = sender_id.partition(":")
+    if separator and _PHONE_LIKE.fullmatch(rest.strip()):
+        return f"{prefix}:{mask_phone(rest.strip())}"
+    return mask_phone(sender_id.strip()) if _PHONE_LIKE.fullmatch(sender_id.strip()) else sender_id
 
 
 def mask_contacts(text: str) -> str:

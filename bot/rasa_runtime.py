@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import os
 import sys
 from typing import Any
 
@@ -174,8 +175,24 @@ def main() -> None:
     install()
     from rasa.__main__ import main as rasa_main
 
-    sys.argv = ["rasa", *sys.argv[1:]]
+    sys.argv = ["rasa", *with_api_token(sys.argv[1:], os.environ.get("RASA_API_TOKEN", ""))]
     rasa_main()
+
+
+def with_api_token(arguments: list[str], token: str) -> list[str]:
+    """Rasa's arguments with the API token added inside this process.
+
+    Rasa reads its token only from ``--auth-token``; a token on the command
+    line that starts the process would be visible to every user in ``ps``.
+    ``sys.argv`` changed here is not: ``/proc/<pid>/cmdline`` keeps the
+    original. An API enabled without any token is refused.
+    """
+    if "--enable-api" not in arguments or "--auth-token" in arguments:
+        return arguments
+    token = token.strip()
+    if not token:
+        raise SystemExit("RASA_API_TOKEN está vacía: la API HTTP de Rasa no se abre sin token.")
+    return [*arguments, "--auth-token", token]
 
 
 if __name__ == "__main__":

@@ -40,7 +40,13 @@ logger = logging.getLogger(__name__)
 
 
 def mask_event(event: Event) -> None:
-    """Card numbers and control characters out of what was said, in place."""
+    """Card numbers and control characters out of what was said, in place.
+
+    Metadata too, on every event: channels put what the customer sent there
+    (a file's name, a profile name), and it is stored with the event.
+    """
+    if isinstance(event.metadata, dict) and event.metadata:
+        event.metadata = mask_cards_deep(event.metadata)
     if isinstance(event, UserUttered):
         event.text = mask_cards(clean_text(event.text or ""))
         event.parse_data = mask_cards_deep(event.parse_data)

@@ -18,7 +18,7 @@ from email_validator import EmailNotValidError, validate_email as _validate_emai
 from phonenumbers import NumberParseException, PhoneNumberFormat
 
 from bot.catalog import FieldSpec, best_matches
-from bot.text import normalize, word_count
+from bot.text import clean_text, normalize, word_count
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,16 @@ class Check:
     @property
     def ok(self) -> bool:
         return self.problem is None
+
+
+def shown_value(value: object, limit: int = 60) -> str:
+    """A refused value as a refusal quotes it back: one short line, no control characters.
+
+    Refused values are often hostile (thousands of characters, markup, a
+    list in a payload); the customer only needs to recognise what was refused.
+    """
+    text = " ".join(clean_text(str(value)).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 # ---------------------------------------------------------------------- e-mail
@@ -199,10 +209,19 @@ def format_phone(e164: Optional[str]) -> str:
 
 
 # ----------------------------------------------------------------- description
+# Longest description a ticket takes. The catalog sets the minimum; the
+# maximum is the help desk's: JSM's text fields stop at 32 767 characters and
+# the summary repeats the description, so a log pasted whole belongs in an
+# attachment instead.
+DESCRIPTION_MAX_CHARS = 5000
+
+
 def check_description(text: Optional[str], spec: FieldSpec) -> Check:
     value = " ".join((text or "").split())
     if not value:
         return Check(problem="empty")
+    if len(value) > DESCRIPTION_MAX_CHARS:
+        return Check(problem="too_long")
     if word_count(value) < spec.min_words or len(value) < spec.min_chars:
         return Check(problem="too_short")
     if len(set(normalize(value).split())) < min(spec.min_words, 3):

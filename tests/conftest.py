@@ -23,6 +23,8 @@ from bot.settings import PROJECT_ROOT, Settings, quiet_rasa_env
 from bot.tickets import TicketStore
 
 MODEL = PROJECT_ROOT / "models" / "ecollect.tar.gz"
+# The REST channel's bearer token in every test run (bot/channels/guarded.py).
+REST_TOKEN = "token-rest-de-pruebas"
 
 # Every `rasa` subprocess a test starts inherits this: no telemetry, no Sentry.
 os.environ.update(quiet_rasa_env())
@@ -57,6 +59,7 @@ class Chat:
 
     base_url: str
     sender: str = field(default_factory=lambda: f"test-{uuid.uuid4().hex[:10]}")
+    token: str = field(default_factory=lambda: os.environ.get("REST_TOKEN", ""))
     transcript: list[tuple[str, list[dict[str, Any]]]] = field(default_factory=list)
 
     def say(self, text: str, metadata: dict[str, Any] | None = None) -> list[dict[str, Any]]:
@@ -66,7 +69,7 @@ class Chat:
         request = urllib.request.Request(
             f"{self.base_url}/webhooks/rest/webhook",
             data=json.dumps(body).encode("utf-8"),
-            headers={"Content-Type": "application/json"},
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {self.token}"},
         )
         with urllib.request.urlopen(request, timeout=60) as response:
             replies = json.loads(response.read())
@@ -89,11 +92,19 @@ class Chat:
         return "\n".join(lines)
 
 
+def signed_web_session(web_port: int) -> str:
+    """A conversation id for the web chat, issued by the web server as the widget gets it."""
+    request = urllib.request.Request(f"http://127.0.0.1:{web_port}/api/sesion", data=b"", method="POST")
+    with urllib.request.urlopen(request, timeout=20) as response:
+        return str(json.loads(response.read())["session_id"])
+
+
 @dataclass
 class RunningAssistant:
     settings: Settings
     store: TicketStore
     twilio: Any = None  # tests.fake_twilio.FakeTwilio behind the WhatsApp channel
+    mail: Any = None  # tests.smtp_server.SmtpServer: the real local SMTP server the assistant sends to
     servers: Any = None  # bot.launcher.Servers, for fault tests that stop and restart them
     backend: str = "embebido"
 
@@ -102,7 +113,7 @@ class RunningAssistant:
         return f"http://127.0.0.1:{self.settings.rasa_port}"
 
     def chat(self) -> Chat:
-        return Chat(self.base_url)
+        return Chat(self.base_url, token=REST_TOKEN)
 
 
 BACKENDS = ("embebido", "postgresql+redis")
@@ -176,11 +187,16 @@ def assistant(model_path: Path, tmp_path_factory: pytest.TempPathFactory, backen
     """The real action, Rasa and web servers, started once per test run and backend."""
     from bot.launcher import Servers
     from tests.fake_twilio import SID, TOKEN, start_fake_twilio
+    from tests.smtp_server import SENDER, SmtpServer, running
+
 
     data_dir = tmp_path_factory.mktemp(f"assistant-{backend.name.replace('+', '-')}")
     saved = dict(os.environ)
     rasa_port = free_port()
     twilio, stop_twilio = start_fake_twilio()
+    mail = SmtpServer(free_port())
+    mail_server = running(mail, auth_require_tls=False)
+    next(mail_server)
     for name in ("TICKETS_DB_URL", "TRACKER_DB_URL", "REDIS_URL", "TEAMS_APP_ID", "TEAMS_APP_PASSWORD"):
         os.environ.pop(name, None)
     os.environ.update(
@@ -190,6 +206,7 @@ def assistant(model_path: Path, tmp_path_factory: pytest.TempPathFactory, backen
             "ACTIONS_PORT": str(free_port()),
             "WEB_PORT": str(free_port()),
             "RASA_API_TOKEN": "token-de-pruebas",
+            "REST_TOKEN": REST_TOKEN,
             # The review app counts an open form as abandoned at once (default: 30 min idle).
             "REVIEW_ABANDON_MINUTES": "0",
             # WhatsApp on, against the local fake of Twilio; Teams stays off.
@@ -198,6 +215,11 @@ def assistant(model_path: Path, tmp_path_factory: pytest.TempPathFactory, backen
             "TWILIO_WHATSAPP_NUMBER": "whatsapp:+14155238886",
             "TWILIO_API_URL": twilio.api_url,
             "WHATSAPP_PUBLIC_URL": f"http://127.0.0.1:{rasa_port}/webhooks/whatsapp/webhook",
+            # Mail on, to a real SMTP server on loopback (plain: it has no certificate).
+            "SMTP_HOST": "127.0.0.1",
+            "SMTP_PORT": str(mail.port),
+            "SMTP_FROM": SENDER,
+            "SMTP_STARTTLS": "false",
             **backend.env,
         }
     )
@@ -206,9 +228,10 @@ def assistant(model_path: Path, tmp_path_factory: pytest.TempPathFactory, backen
     try:
         servers.start()
         servers.wait_ready()
-        yield RunningAssistant(settings, TicketStore(settings.tickets_db_url), twilio, servers, backend.name)
+        yield RunningAssistant(settings, TicketStore(settings.tickets_db_url), twilio, mail, servers, backend.name)
     finally:
         servers.stop()
         stop_twilio()
+        mail_server.close()
         os.environ.clear()
         os.environ.update(saved)

@@ -92,7 +92,9 @@ def test_validate_ticket_form_fills_and_asks_next() -> None:
         events=form_events("mi correo es ana@empresa.com", "inform"),
     )
     events, messages = run(act.ValidateTicketForm(), t)
-    assert slot_sets(events) == {"email": "ana@empresa.com", "requested_slot": "confirmation"}
+    slots = slot_sets(events)
+    assert len(slots.pop("confirmation_id")) >= 16  # the summary shown names its confirmation
+    assert slots == {"email": "ana@empresa.com", "requested_slot": "confirmation"}
     (summary,) = messages  # the next question, sent by the validation itself
     assert summary["response"] == "utter_question_confirmation" and "ana@empresa.com" in summary["summary"]
     assert [b["payload"] for b in summary["buttons"]] == ["/affirm", "/correct", "/cancel"]
@@ -321,3 +323,39 @@ def test_cancelling_a_pending_redirect_offer_declines_it() -> None:
 def test_a_short_cartera_message_without_an_edit_verb_is_asked_about(text: str) -> None:
     events, messages = run(act.ActionRedirectRetired(), tracker(text, "cambio_registros_cartera", 0.97))
     assert responses(messages) == ["utter_failure_or_retired"]
+
+
+# ------------------------------------------ issue 10: values and confirmations
+def test_contact_outside_form_refuses_an_invalid_email_sent_in_a_payload() -> None:
+    text = '/inform{"email": "no-es-un-correo"}'
+    events, messages = run(act.ActionContactOutsideForm(), tracker(text, "inform", 1.0, entities=[{"entity": "email", "value": "no-es-un-correo"}]))
+    assert "email" not in slot_sets(events)
+    assert responses(messages)[0] == "utter_invalid_email_missing_at"
+
+
+def test_create_ticket_with_an_invalid_value_writes_nothing_and_reopens_the_form(tickets) -> None:
+    slots = {
+        "request_type": "gestion_archivos", "item": "falla_cargue_cartera", "email": "no-es-un-correo",
+        "confirmation": "send", "confirmation_id": "conf-1",
+    }
+    events, messages = run(act.ActionCreateTicket(), tracker("sí", "affirm", slots=slots))
+    assert tickets.list() == []
+    assert responses(messages) == ["utter_ticket_refused_email"] and messages[0]["value"] == "no-es-un-correo"
+    assert slot_sets(events)["email"] is None and slot_sets(events)["confirmation"] is None
+    assert any(e["event"] == "active_loop" and e["name"] == "ticket_form" for e in events)
+
+
+def test_create_ticket_twice_for_one_confirmation_creates_one_ticket(tickets) -> None:
+    slots = {
+        "request_type": "gestion_archivos", "item": "falla_cargue_cartera", "email": "ana@empresa.com",
+        "confirmation": "send", "confirmation_id": "conf-1",
+    }
+    keys = []
+    for message_id, text in (("msg-1", "/affirm"), ("msg-2", "enviar")):
+        t = tracker(text, "affirm", slots=slots)
+        t.latest_message["message_id"] = message_id
+        events, messages = run(act.ActionCreateTicket(), t)
+        assert not any(e["event"] == "active_loop" for e in events)
+        keys.append(messages[0]["key"])
+    (ticket,) = tickets.list()
+    assert keys == [ticket.key, ticket.key]

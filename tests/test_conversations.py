@@ -196,7 +196,10 @@ def test_status_of_my_ticket(assistant: RunningAssistant) -> None:
     status = chat.text(chat.say(f"¿cómo va mi solicitud {ticket.key}?"))
     assert ticket.key in status and "Abierta" in status, chat.dump()
     stranger = assistant.chat()
-    assert "no está a nombre" in stranger.text(stranger.say(f"estado de la solicitud {ticket.key}"))
+    refused = stranger.text(stranger.say(f"estado de la solicitud {ticket.key}"))
+    assert "Por seguridad solo muestro aquí" in refused and "Abierta" not in refused, stranger.dump()
+    unknown = stranger.text(stranger.say("estado de la solicitud ECO-999999"))
+    assert unknown == refused.replace(ticket.key, "ECO-999999"), stranger.dump()  # keys are sequential: no hint
 
 
 def test_tickets_cli_lists_what_the_conversations_created(assistant: RunningAssistant) -> None:

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from bot.attachments import AttachmentPolicy, AttachmentStore
 from bot.catalog import Catalog
 from bot.dialogue import form, prompts, requests
 from bot.dialogue.turn import Turn, turn_mode
@@ -242,31 +243,40 @@ def test_summary_lists_every_field_with_catalog_labels(catalog: Catalog) -> None
     assert catalog.category_of(rt).name in text
 
 
-def attachment(n: int) -> dict[str, Any]:
-    return {"id": f"id-{n:020d}", "name": f"error{n}.png", "content_type": "image/png", "size": 1200, "path": f"/x/{n}"}
+@pytest.fixture
+def files(tmp_path: Any, catalog: Catalog) -> AttachmentStore:
+    """A real attachment store: the form keeps only records it holds for the conversation."""
+    return AttachmentStore(tmp_path / "adjuntos", AttachmentPolicy(catalog.attachment_field))
 
 
-def test_attachments_from_the_channel_are_kept(catalog: Catalog) -> None:
+def stored_file(files: AttachmentStore, n: int, owner: str = "c1") -> dict[str, Any]:
+    """A file conversation ``owner`` sent, as the action layer resolves it from the store."""
+    return files.save(f"error{n}.png", "image/png", b"\x89PNG" + bytes([n % 256]) * 1200, owner=owner).as_metadata()
+
+
+def test_attachments_from_the_channel_are_kept(catalog: Catalog, files: AttachmentStore) -> None:
     slots = {"request_type": "pago_en_linea", "requested_slot": "description"}
-    meta = {"attachments": [attachment(1)]}
-    step = form.step(turn("adjunto el pantallazo del error que sale al pagar", metadata=meta), slots, catalog)
-    assert step.updates["attachment"] == [attachment(1)]
+    first = stored_file(files, 1)
+    meta = {"attachments": [first]}
+    step = form.step(turn("adjunto el pantallazo del error que sale al pagar", metadata=meta), slots, catalog, attachments=files)
+    assert step.updates["attachment"] == [first]
     assert step.updates["description"].startswith("adjunto el pantallazo")
     assert "utter_attachment_received" in responses(step)
 
 
-def test_a_file_alone_answers_nothing_and_the_question_is_asked_again(catalog: Catalog) -> None:
-    slots = {"request_type": "pago_en_linea", "requested_slot": "description", "attachment": [attachment(1)]}
-    step = form.step(turn("/attach", "attach", metadata={"attachments": [attachment(2)]}), slots, catalog)
-    assert step.updates == {"attachment": [attachment(1), attachment(2)]}
+def test_a_file_alone_answers_nothing_and_the_question_is_asked_again(catalog: Catalog, files: AttachmentStore) -> None:
+    first, second = stored_file(files, 1), stored_file(files, 2)
+    slots = {"request_type": "pago_en_linea", "requested_slot": "description", "attachment": [first]}
+    step = form.step(turn("/attach", "attach", metadata={"attachments": [second]}), slots, catalog, attachments=files)
+    assert step.updates == {"attachment": [first, second]}
     assert responses(step) == ["utter_attachment_received"]
     assert step.next_slot == "description"
 
 
-def test_attachments_beyond_the_limit_are_refused(catalog: Catalog) -> None:
+def test_attachments_beyond_the_limit_are_refused(catalog: Catalog, files: AttachmentStore) -> None:
     limit = catalog.attachment_field.max_files
-    slots = {"request_type": "pago_en_linea", "requested_slot": "description", "attachment": [attachment(i) for i in range(limit)]}
-    step = form.step(turn("/attach", "attach", metadata={"attachments": [attachment(99)]}), slots, catalog)
+    slots = {"request_type": "pago_en_linea", "requested_slot": "description", "attachment": [stored_file(files, i) for i in range(limit)]}
+    step = form.step(turn("/attach", "attach", metadata={"attachments": [stored_file(files, 99)]}), slots, catalog, attachments=files)
     assert "attachment" not in step.updates or len(step.updates["attachment"]) == limit
     assert responses(step) == ["utter_attachment_limit"]
 

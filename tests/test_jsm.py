@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from bot.catalog import Catalog
-from bot.dialogue import submit
+from bot.dialogue import status
 from bot.dialogue.turn import Turn
 from bot.tickets import TicketStore
 from bot.tickets.jsm import (
@@ -173,7 +173,8 @@ def delivered_ticket(store: TicketStore, jsm_server: FakeJsmServer, **overrides:
 
 
 def ask(text: str, sender: str, store: TicketStore, catalog: Catalog, live, email: str | None = None):
-    return submit.status(Turn(text=text, sender_id=sender), {"email": email}, catalog, store, live=live)
+    turn = Turn(text=text, sender_id=sender, channel="rest")
+    return status.status(turn, {"email": email}, catalog, store, live=live, postman=None)
 
 
 def test_status_comes_live_from_jsm_and_is_remembered(jsm_env: dict[str, str], jsm_server: FakeJsmServer, catalog: Catalog, store: TicketStore) -> None:
@@ -186,9 +187,12 @@ def test_status_comes_live_from_jsm_and_is_remembered(jsm_env: dict[str, str], j
                           "status": "En curso", "updated": "03/05/2024 10:42 (hora de Colombia)"}
     assert (store.get(ticket.key).jsm_status, store.get(ticket.key).jsm_status_at) == ("En curso", moved)
 
-    # Another requester's ticket stays private even with JSM behind it.
-    (other,) = ask(f"estado de {ticket.key}", "c-intruso", store, catalog, client(), email="intruso@a.co")
-    assert other.response == "utter_ticket_not_yours"
+    # Another conversation's ticket stays private even with JSM behind it,
+    # and JSM is not asked (its delay would tell the key exists).
+    lookups = len(jsm_server.fake.called("GET", f"/request/{jsm_key}"))
+    (other,) = ask(f"estado de {ticket.key}", "c-intruso", store, catalog, client(), email="own@a.co")
+    assert other.response == "utter_ticket_status_private"
+    assert len(jsm_server.fake.called("GET", f"/request/{jsm_key}")) == lookups
 
     # JSM unreachable: the last status seen answers, without waiting long.
     jsm_server.down()
@@ -204,10 +208,10 @@ def test_status_of_a_ticket_not_yet_in_jsm_is_the_local_one(jsm_env: dict[str, s
     assert say.response == "utter_ticket_status" and say.kwargs["status"] == ticket.status_label
 
 
-def test_status_without_a_key_lists_the_requesters_tickets_from_jsm(jsm_env: dict[str, str], jsm_server: FakeJsmServer, catalog: Catalog, store: TicketStore) -> None:
+def test_status_without_a_key_lists_this_conversations_tickets_from_jsm(jsm_env: dict[str, str], jsm_server: FakeJsmServer, catalog: Catalog, store: TicketStore) -> None:
     first, first_jsm = delivered_ticket(store, jsm_server, conversation_id="c-9", email="ana@a.co")
-    second, second_jsm = delivered_ticket(store, jsm_server, conversation_id="c-otra", email="ana@a.co")
-    delivered_ticket(store, jsm_server, conversation_id="c-ajena", email="otro@a.co")
+    second, second_jsm = delivered_ticket(store, jsm_server, conversation_id="c-9", email="ana@a.co")
+    delivered_ticket(store, jsm_server, conversation_id="c-otra", email="ana@a.co")  # same e-mail, another chat
     jsm_server.fake.set_status(second_jsm, "Resuelta")
     says = ask("quiero saber el estado de mi caso", "c-9", store, catalog, client(), email="ana@a.co")
     assert [(s.kwargs["key"], s.kwargs["jsm_key"], s.kwargs["status"]) for s in says] == [
@@ -218,5 +222,5 @@ def test_status_without_a_key_lists_the_requesters_tickets_from_jsm(jsm_env: dic
 def test_status_reads_the_backend_from_the_environment(jsm_env: dict[str, str], jsm_server: FakeJsmServer, catalog: Catalog, store: TicketStore) -> None:
     ticket, jsm_key = delivered_ticket(store, jsm_server, conversation_id="c-env")
     jsm_server.fake.set_status(jsm_key, "Esperando por el cliente")
-    (say,) = submit.status(Turn(text=f"estado {ticket.key}", sender_id="c-env"), {}, catalog, store)
+    (say,) = status.status(Turn(text=f"estado {ticket.key}", sender_id="c-env", channel="rest"), {}, catalog, store)
     assert say.kwargs["status"] == "Esperando por el cliente"

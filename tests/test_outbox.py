@@ -22,6 +22,7 @@ from typing import Any, Callable, Optional
 import pytest
 from sqlalchemy import create_engine
 
+from bot.attachments import AttachmentStore
 from bot.catalog import Catalog, get_catalog
 from bot.dialogue import submit
 from bot.dialogue.turn import Turn
@@ -73,8 +74,9 @@ def confirm(catalog: Catalog, store: TicketStore, sender: str, email: str = "ana
         "request_type": "gestion_archivos", "item": "falla_cargue_cartera", "email": email,
         "confirmation": "send", "original_text": f"no me carga el archivo de cartera, pagué con {CARD}",
     }
-    if attachment is not None:
-        values["attachment"] = [{"name": attachment.name, "content_type": "image/png", "size": attachment.stat().st_size, "path": str(attachment)}]
+    if attachment is not None:  # uploaded in this conversation, as a channel stores it
+        stored = AttachmentStore.from_settings(catalog).save(attachment.name, "image/png", attachment.read_bytes(), owner=sender)
+        values["attachment"] = [stored.as_metadata()]
     values.update(slots)
     updates, says = submit.submit(values, Turn(text="/affirm", sender_id=sender, message_id=f"m-{sender}", channel="rest"), catalog, store)
     assert says[0].response == "utter_ticket_created"
@@ -460,9 +462,8 @@ def test_a_conversation_reaches_jsm_and_the_customer_asks_its_status(
     model_path: Path, jsm_server: FakeJsmServer, catalog: Catalog, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`python -m bot run` with JSM configured: chat, attachment, «Enviar», and the request is in JSM."""
-    from bot.attachments import AttachmentStore
     from bot.launcher import Servers
-    from tests.conftest import Chat, free_port
+    from tests.conftest import REST_TOKEN, Chat, free_port
     from tests.fake_jsm import EMAIL, TOKEN
 
     data_dir = tmp_path_factory.mktemp("jsm-assistant")
@@ -471,7 +472,7 @@ def test_a_conversation_reaches_jsm_and_the_customer_asks_its_status(
         monkeypatch.delenv(name, raising=False)
     env = {
         "BOT_DATA_DIR": str(data_dir), "RASA_PORT": str(free_port()), "ACTIONS_PORT": str(free_port()),
-        "WEB_PORT": str(free_port()), "RASA_API_TOKEN": "token-de-pruebas", "TICKETS_BACKEND": "jsm",
+        "WEB_PORT": str(free_port()), "RASA_API_TOKEN": "token-de-pruebas", "REST_TOKEN": REST_TOKEN, "TICKETS_BACKEND": "jsm",
         "JSM_SITE_URL": jsm_server.url, "JSM_SERVICE_DESK_ID": DESK_ID, "JSM_EMAIL": EMAIL, "JSM_API_TOKEN": TOKEN,
         "JSM_CREATE_CUSTOMERS": "true", "OUTBOX_POLL_SECONDS": "0.3",
     }
@@ -479,11 +480,11 @@ def test_a_conversation_reaches_jsm_and_the_customer_asks_its_status(
         monkeypatch.setenv(name, value)
     settings = Settings.from_env()
     assert cli("jsm", "sync", env=env).returncode == 0
-    evidence = AttachmentStore.from_settings(catalog).save("captura-error.png", "image/png", PNG)
     fake = jsm_server.fake
 
     with Servers(settings, log_path=data_dir / "servers.log"):
         chat = Chat(f"http://127.0.0.1:{settings.rasa_port}")
+        evidence = AttachmentStore.from_settings(catalog).save("captura-error.png", "image/png", PNG, owner=chat.sender)
         chat.say("el pse no me deja pagar, sale un error al volver al comercio desde ayer")
         assert "Recibí tu adjunto" in chat.text(chat.say("/attach", {"attachments": [{"id": evidence.id}]})), chat.dump()
         chat.say("tesoreria@colegio.edu.co")

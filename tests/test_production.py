@@ -19,9 +19,11 @@ from sqlalchemy import create_engine, text
 
 from bot.launcher import Server, child_env
 from bot.transcripts import TrackerReader
-from tests.conftest import Chat, RunningAssistant
+from tests.conftest import REST_TOKEN, Chat, RunningAssistant, signed_web_session
 from tests.cards import CARD, shows_card
 from tests.hostile import HOSTILE_MESSAGES
+
+REST_AUTH = {"Authorization": f"Bearer {REST_TOKEN}"}
 
 pytestmark = pytest.mark.servers
 
@@ -116,7 +118,7 @@ def test_cors_lists_the_web_chat_origin_not_everyone(assistant: RunningAssistant
 def test_hostile_messages_on_rest_get_an_answer_never_a_5xx_or_a_ticket(assistant: RunningAssistant) -> None:
     chat = assistant.chat()
     for message in HOSTILE_MESSAGES:
-        status, body, _ = http("POST", f"{assistant.base_url}/webhooks/rest/webhook", {"sender": chat.sender, "message": message})
+        status, body, _ = http("POST", f"{assistant.base_url}/webhooks/rest/webhook", {"sender": chat.sender, "message": message}, headers=REST_AUTH)
         assert status < 500, (message[:40], status, body[:300])
         if status == 200:
             assert isinstance(json.loads(body), list)
@@ -140,7 +142,7 @@ def test_hostile_messages_on_rest_get_an_answer_never_a_5xx_or_a_ticket(assistan
     ],
 )
 def test_malformed_requests_get_a_4xx(assistant: RunningAssistant, raw: bytes, content_type: str) -> None:
-    status, _, _ = http("POST", f"{assistant.base_url}/webhooks/rest/webhook", raw=raw, headers={"Content-Type": content_type})
+    status, _, _ = http("POST", f"{assistant.base_url}/webhooks/rest/webhook", raw=raw, headers={"Content-Type": content_type, **REST_AUTH})
     assert 400 <= status < 500
 
 
@@ -189,7 +191,7 @@ def test_hostile_messages_on_socketio(assistant: RunningAssistant) -> None:
         client.on("bot_uttered", lambda data: replies.append(str(data.get("text") or "")))
         # Long polling: the websocket transport of this python-engineio needs a newer aiohttp.
         await client.connect(assistant.base_url, socketio_path="/socket.io", transports=["polling"], wait_timeout=20)
-        session = uuid.uuid4().hex
+        session = signed_web_session(assistant.settings.web_port)
         await client.emit("session_request", {"session_id": session})
         await asyncio.wait_for(confirmed.wait(), 20)
         await client.emit("user_uttered", ["no", "es", "un", "objeto"])

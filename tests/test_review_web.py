@@ -30,9 +30,31 @@ SENDER = "whatsapp:+573001234567"
 
 @pytest.fixture
 def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    return make_site(tmp_path, monkeypatch)
+
+
+def make_site(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    review_db_url: str | None = None,
+    more: dict[str, Conversation] | None = None,
+    env: dict[str, str] | None = None,
+):
+    """The web app over a tracker with SENDER's conversation (and ``more``), one lead "lider".
+
+    ``review_db_url`` puts the review tables elsewhere (REVIEW_DB_URL), e.g. on
+    PostgreSQL, whose column limits SQLite does not enforce; ``env`` adds
+    variables read when the app is built (PROXIES_COUNT...).
+    """
+    tmp_path.mkdir(parents=True, exist_ok=True)
     monkeypatch.setenv("BOT_DATA_DIR", str(tmp_path))
-    for name in ("TICKETS_DB_URL", "TRACKER_DB_URL", "REVIEW_DB_URL", "REDIS_URL"):
+    for name in ("TICKETS_DB_URL", "TRACKER_DB_URL", "REVIEW_DB_URL", "REDIS_URL", "PROXIES_COUNT", "FORWARDED_SECRET",
+                 "REVIEW_SECURE_COOKIES"):
         monkeypatch.delenv(name, raising=False)
+    for name, value in (env or {}).items():
+        monkeypatch.setenv(name, value)
+    if review_db_url:
+        monkeypatch.setenv("REVIEW_DB_URL", review_db_url)
     settings = Settings.from_env()
     start = datetime.now(timezone.utc) - timedelta(hours=2)
     conversation = (
@@ -45,31 +67,47 @@ def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     )
     # A page load of the chat: the widget's greeting and nothing from the customer.
     empty = Conversation(start=start, channel="socketio").user("/greet", "greet", 1.0).bot("¡Hola! Soy el asistente")
-    tracker_db(tmp_path / "tracker.db", {SENDER: conversation, "pagina-sin-uso": empty})
+    tracker_db(tmp_path / "tracker.db", {SENDER: conversation, "pagina-sin-uso": empty, **(more or {})})
     TicketStore(settings.tickets_db_url).create(NewTicket(
         category_id="medios_de_pago", category="Medios de pago", request_type_id="pago_en_linea",
         request_type="Pago en línea", email="ana.perez@empresa.com", phone="+573001234567",
         description="el pago con " + CARD + " falló", conversation_id=SENDER, channel="whatsapp",
     ), "k1")
-    Accounts(engine_for(settings.tickets_db_url)).add_user("lider", PASSWORD)
+    Accounts(engine_for(review_db_url or settings.tickets_db_url)).add_user("lider", PASSWORD)
     app = create_app(settings, name=f"review_test_{next(_names)}")
+    app.ctx.review_db_url = review_db_url or settings.tickets_db_url  # for the tests' own look at the tables
     TestManager(app)
     return app
 
 
-def login(site, password: str = PASSWORD, ip_suffix: str = ""):
+def login(site, password: str = PASSWORD):
     return login_as(site, "lider", password)
 
 
-def login_as(site, username: str, password: str = PASSWORD):
+def login_as(site, username: str, password: str = PASSWORD, headers: dict[str, str] | None = None):
+    """One login through the form; ``headers`` as a proxy in front would add them."""
     _, form = site.test_client.get("/revision/entrar")
     csrf = re.search(r'name="csrf" value="([^"]+)"', form.text).group(1)
     cookies = {"revision_csrf": form.cookies.get("revision_csrf")}
     _, response = site.test_client.post(
         "/revision/entrar", data={"usuario": username, "clave": password, "csrf": csrf, "siguiente": "/revision/resumen"},
-        cookies=cookies, allow_redirects=False,
+        cookies=cookies, headers=headers or {}, allow_redirects=False,
     )
     return response
+
+
+def wait_out(review_db_url: str, seconds: float) -> None:
+    """Moves every recorded failed login ``seconds`` into the past: the wait a lead would do."""
+    from sqlalchemy import select, update
+
+    from bot.review import db
+
+    with engine_for(review_db_url).begin() as connection:
+        for row in connection.execute(select(db.login_failures)).all():
+            at = row.at if row.at.tzinfo else row.at.replace(tzinfo=timezone.utc)
+            connection.execute(
+                update(db.login_failures).where(db.login_failures.c.id == row.id).values(at=at - timedelta(seconds=seconds))
+            )
 
 
 def session_cookies(site) -> dict[str, str]:
@@ -129,19 +167,28 @@ def test_wrong_password_and_throttling(site) -> None:
         failed = login(site, "equivocada")
         assert failed.status == 401 and 'value="lider"' in failed.text  # the user name stays typed
         if attempt == MAX_FAILURES - 2:
-            assert "Te quedan 1 intento antes de un bloqueo de 15 minutos." in failed.text
+            assert "Te queda 1 intento; después, cada intento fallido alarga la espera" in failed.text
+        if attempt < MAX_FAILURES - 1:
+            wait_out(site.ctx.review_db_url, 60)  # the lead looks for the password a minute each time
     throttled = login(site)  # even the right password waits now
-    assert throttled.status == 429 and "Demasiados intentos" in throttled.text
+    assert throttled.status == 429 and "Demasiados intentos fallidos. Espera " in throttled.text
+    assert int(throttled.headers["retry-after"]) >= 1
+    wait_out(site.ctx.review_db_url, int(throttled.headers["retry-after"]))
+    assert login(site).status == 302
 
 
 def test_one_leads_typos_do_not_lock_out_the_office(site) -> None:
-    from bot.review.accounts import Accounts
-    from bot.review.db import engine_for
-
-    Accounts(engine_for(Settings.from_env().tickets_db_url)).add_user("otra.lider", PASSWORD)
-    for _ in range(MAX_FAILURES):
-        login(site, "equivocada")  # "lider" is locked now, from this address
-    assert login(site, "equivocada").status == 429
+    """Leads sharing one address wait seconds after another's typos, never a lock-out."""
+    Accounts(engine_for(site.ctx.review_db_url)).add_user("otra.lider", PASSWORD)
+    for attempt in range(MAX_FAILURES):
+        assert login(site, "equivocada").status == 401
+        if attempt < MAX_FAILURES - 1:
+            wait_out(site.ctx.review_db_url, 60)
+    right_after = login(site)  # "lider" waits now, and so does its address
+    assert right_after.status == 429
+    colleague = login_as(site, "otra.lider")
+    assert colleague.status == 429 and int(colleague.headers["retry-after"]) <= 60
+    wait_out(site.ctx.review_db_url, int(colleague.headers["retry-after"]))
     assert login_as(site, "otra.lider").status == 302
 
 

@@ -72,15 +72,18 @@ def other_key() -> SigningKey:
 
 def token_for(
     key: SigningKey,
-    service_url: str,
+    service_url: Optional[str],
     *,
     aud: str = APP_ID,
     iss: str = ISSUER,
     expires_in: int = 3600,
     kid: Optional[str] = None,
 ) -> str:
+    """A Bot Connector token; ``service_url=None`` leaves out the serviceurl claim."""
     now = int(time.time())
-    claims = {"iss": iss, "aud": aud, "exp": now + expires_in, "nbf": now - 10, "serviceurl": service_url}
+    claims: dict[str, Any] = {"iss": iss, "aud": aud, "exp": now + expires_in, "nbf": now - 10}
+    if service_url is not None:
+        claims["serviceurl"] = service_url
     return jwt.encode(claims, key.private_pem, algorithm="RS256", headers={"kid": kid or key.kid})
 
 
@@ -95,6 +98,7 @@ class FakeMicrosoft:
         self.activities: list[dict[str, Any]] = []
         self.send_statuses: list[tuple[int, dict[str, str]]] = []
         self.files: dict[str, bytes] = {}
+        self.redirects: dict[str, str] = {}  # /redirect/<name> -> Location
         self.port = 0
 
     @property
@@ -139,6 +143,10 @@ class FakeMicrosoft:
             data = self.files.get(request.match_info["name"])
             return web.Response(body=data, content_type="application/octet-stream") if data else web.Response(status=404)
 
+        async def redirect(request: web.Request) -> web.Response:
+            location = self.redirects.get(request.match_info["name"])
+            return web.Response(status=302, headers={"Location": location}) if location else web.Response(status=404)
+
         async def bot_attachment(request: web.Request) -> web.Response:
             if request.headers.get("Authorization") not in {f"Bearer {t}" for t in self.issued_tokens()}:
                 return web.Response(status=401)
@@ -150,6 +158,7 @@ class FakeMicrosoft:
         app.router.add_post("/{tenant}/oauth2/v2.0/token", token)
         app.router.add_post("/v3/conversations/{conversation}/activities", activities)
         app.router.add_get("/files/{name}", public_file)
+        app.router.add_get("/redirect/{name}", redirect)
         app.router.add_get("/v3/attachments/{id}/views/original", bot_attachment)
         return app
 
@@ -236,12 +245,15 @@ def harness_for(channel: Any, microsoft: Optional[FakeMicrosoft] = None) -> Harn
 
 
 def credentials(microsoft: FakeMicrosoft, **overrides: str) -> dict[str, str]:
+    """The channel's settings against the fake: its origin (plain HTTP, loopback, its port) is the only allowed host."""
     values = {
         "app_id": APP_ID,
         "app_password": APP_PASSWORD,
         "tenant_id": TENANT,
         "openid_url": f"{microsoft.base}/openid",
         "token_url": f"{microsoft.base}/{TENANT}/oauth2/v2.0/token",
+        "allowed_service_hosts": microsoft.base,
+        "allowed_download_hosts": microsoft.base,
     }
     values.update(overrides)
     return values
@@ -373,7 +385,7 @@ def test_text_arrives_without_mentions_and_with_metadata(bot: Harness, microsoft
     assert reply.status == 200
     [message] = bot.rasa.messages
     assert message.text == "¡Hola! ¿Me ayudas con un pago?"
-    assert message.sender_id == "29:user-1"
+    assert message.sender_id == "teams:29:user-1"
     assert message.input_channel == "teams"
     assert message.metadata == {
         "conversation_id": "a:conv;1",
@@ -409,10 +421,12 @@ def test_a_message_over_the_limit_is_refused_in_spanish_and_not_processed(
         ({"text": None}, []),
         ({"text": 42}, ["42"]),
         ({"text": "  \n\t "}, []),
-        ({"from": None}, ["hola"]),
+        ({"from": {"id": "29:user-1", "name": ["no", "texto"]}}, ["hola"]),
         ({"value": {"payload": ["no", "texto"]}}, ["hola"]),
         ({"attachments": "no es una lista"}, ["hola"]),
-        ({"conversation": None, "channelData": None}, ["hola"]),
+        ({"attachments": [{"contentType": FILE_DOWNLOAD_INFO, "content": "no es un objeto"}]}, ["hola"]),
+        ({"conversation": None}, ["hola"]),
+        ({"conversation": ["no", "objeto"], "channelData": {"tenant": {"id": TENANT}, "extra": None}}, ["hola"]),
     ],
 )
 def test_odd_activities_never_get_a_5xx(

@@ -10,8 +10,8 @@ import threading
 from pathlib import Path
 
 from bot.catalog import Catalog
-from bot.dialogue import submit
-from bot.dialogue.turn import Turn
+from bot.dialogue import status, submit
+from bot.dialogue.turn import Say, Turn
 from bot.tickets import NewTicket, TicketStore, TicketStoreError
 from bot.tickets.model import Attachment
 
@@ -142,34 +142,34 @@ def test_unreachable_database_raises_a_store_error() -> None:
         TicketStore("postgresql://nadie:nada@127.0.0.1:1/tickets").list()
 
 
-def test_status_is_only_shown_to_its_conversation_or_requester(catalog: Catalog, store: TicketStore) -> None:
+def test_status_is_only_shown_to_its_conversation(catalog: Catalog, store: TicketStore) -> None:
     ticket, _ = store.create(new_ticket(conversation_id="c-own", email="own@a.co"), "k")
-    ask = lambda sender, email=None: submit.status(  # noqa: E731
-        Turn(text=f"¿cómo va mi solicitud {ticket.key.lower()}?", sender_id=sender), {"email": email}, catalog, store
+    ask = lambda sender, email=None: status.status(  # noqa: E731
+        Turn(text=f"¿cómo va mi solicitud {ticket.key.lower()}?", sender_id=sender, channel="rest"),
+        {"email": email}, catalog, store, live=None, postman=None,
     )
     assert ask("c-own")[0].response == "utter_ticket_status"
-    assert ask("c-other", "own@a.co")[0].response == "utter_ticket_status"
-    assert ask("c-other", "intruso@a.co")[0].response == "utter_ticket_not_yours"
-    missing = submit.status(Turn(text="estado del ECO-999999", sender_id="c-own"), {}, catalog, store)
-    assert missing[0].response == "utter_ticket_not_found"
-    assert submit.ticket_keys_in("como va el eco 45 y ECO-000123", catalog) == ["ECO-000045", "ECO-000123"]
+    # The requester's e-mail, written in another chat, proves nothing.
+    assert ask("c-other", "own@a.co") == [Say("utter_ticket_status_private", {"key": ticket.key})]
+    assert ask("c-other", "intruso@a.co") == [Say("utter_ticket_status_private", {"key": ticket.key})]
+    missing = status.status(Turn(text="estado del ECO-999999", sender_id="c-own", channel="rest"), {}, catalog, store, live=None, postman=None)
+    assert missing == [Say("utter_ticket_status_private", {"key": "ECO-999999"})]  # same as someone else's
+    assert status.ticket_keys_in("como va el eco 45 y ECO-000123", catalog) == ["ECO-000045", "ECO-000123"]
 
 
-def test_status_of_another_chat_is_shown_once_the_requester_email_is_written(catalog: Catalog, store: TicketStore, monkeypatch) -> None:
+def test_status_of_another_chat_stays_hidden_whatever_email_is_written(catalog: Catalog, store: TicketStore, monkeypatch) -> None:
+    from bot.mail import postman_from_env
+
     monkeypatch.delenv("TICKETS_BACKEND", raising=False)
+    monkeypatch.delenv("SMTP_HOST", raising=False)  # mail off
+    postman_from_env.cache_clear()
     ticket, _ = store.create(new_ticket(conversation_id="c-own", email="own@a.co"), "k")
-    updates, says = submit.status_lookup(Turn(text=f"¿cómo va {ticket.key}?", sender_id="c-new"), {}, catalog, store)
-    assert [s.response for s in says] == ["utter_ticket_not_yours"] and updates == {"status_key": ticket.key}
-
-    wrong = Turn(text="intruso@a.co", sender_id="c-new")
-    assert submit.awaits_status_email(wrong, updates)
-    assert submit.status_lookup(wrong, updates, catalog, store)[1][0].response == "utter_ticket_not_yours"
-    right = Turn(text="mi correo es own@a.co", sender_id="c-new")
-    cleared, (shown,) = submit.status_lookup(right, updates, catalog, store)
-    assert shown.response == "utter_ticket_status" and cleared == {"status_key": None}
-    assert "(hora de Colombia)" in shown.kwargs["updated"]
-    # Key and e-mail in one message work too; the country decides the time zone.
-    _, (same,) = submit.status_lookup(Turn(text=f"estado de {ticket.key}, soy own@a.co", sender_id="c-x"), {"country": "MX"}, catalog, store)
+    hidden = [Say("utter_ticket_status_private", {"key": ticket.key})]
+    for text in (f"¿cómo va {ticket.key}?", f"estado de {ticket.key}, soy own@a.co"):
+        updates, says = status.status_lookup(Turn(text=text, sender_id="c-new", channel="rest"), {"email": "own@a.co"}, catalog, store)
+        assert (updates, says) == ({}, hidden)
+    # Its own conversation reads it in the customer's local time.
+    _, (same,) = status.status_lookup(Turn(text=f"estado de {ticket.key}", sender_id="c-own", channel="rest"), {"country": "MX"}, catalog, store)
     assert same.response == "utter_ticket_status" and "(hora de México)" in same.kwargs["updated"]
 
 

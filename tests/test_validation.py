@@ -182,3 +182,22 @@ def test_messages_made_only_of_contact_data(text: str, expected: bool) -> None:
     from bot.contacts import only_contacts
 
     assert only_contacts(text, COUNTRIES) is expected
+
+
+def test_a_description_longer_than_a_ticket_takes_is_refused(catalog: Catalog) -> None:
+    from bot.validation import DESCRIPTION_MAX_CHARS
+
+    spec = catalog.request_type("pago_en_linea").field("description")
+    words = " ".join(f"palabra{n}" for n in range(2000))
+    assert len(words) > DESCRIPTION_MAX_CHARS
+    assert check_description(words, spec).problem == "too_long"
+    assert check_description(words[:DESCRIPTION_MAX_CHARS].rsplit(" ", 1)[0], spec).ok
+
+
+def test_refused_values_are_quoted_short_and_on_one_line() -> None:
+    from bot.validation import shown_value
+
+    assert shown_value("no-es-un-correo") == "no-es-un-correo"
+    quoted = shown_value("a" * 500 + "\x00\x1b[31m\nb")
+    assert len(quoted) == 60 and quoted.endswith("…") and "\x1b" not in quoted and "\n" not in quoted
+    assert shown_value({"$ne": 1}) == "{'$ne': 1}"

@@ -10,6 +10,7 @@ from sanic_testing import TestManager
 
 from bot.attachments import AttachmentPolicy, AttachmentRefused, AttachmentStore, safe_filename
 from bot.catalog import Catalog
+from bot.channels.web_session import SessionSigner
 from bot.settings import Settings
 from bot.web.app import create_app
 
@@ -26,10 +27,15 @@ def web(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     return app
 
 
+def session() -> str:
+    """A signed web chat session, as /api/sesion hands the widget."""
+    return SessionSigner.from_env(Settings.from_env().data_dir).issue()
+
+
 def upload(web, name: str, data: bytes, content_type: str, origin: str | None = None):
     headers = {"origin": origin} if origin else {}
     _, response = web.test_client.post(
-        "/api/adjuntos", files={"archivo": (name, data, content_type)}, headers=headers
+        "/api/adjuntos", files={"archivo": (name, data, content_type)}, data={"sesion": session()}, headers=headers
     )
     return response
 
@@ -101,7 +107,7 @@ def test_too_large_upload_is_refused(web, catalog: Catalog) -> None:
 
 
 def test_upload_without_file(web) -> None:
-    _, response = web.test_client.post("/api/adjuntos", data={"x": "1"})
+    _, response = web.test_client.post("/api/adjuntos", data={"x": "1", "sesion": session()})
     assert response.status == 400 and response.json["error"] == "No recibí ningún archivo."
 
 
@@ -122,8 +128,9 @@ def test_safe_filenames() -> None:
 
 def test_store_resolves_only_real_ids(tmp_path: Path, catalog: Catalog) -> None:
     store = AttachmentStore(tmp_path, AttachmentPolicy(catalog.attachment_field))
-    stored = store.save("error.png", "image/png", PNG)
-    resolved = store.resolve([{"id": stored.id, "path": "/etc/shadow"}, {"id": "../../x"}, {"id": "a" * 24}, "nada"])
+    stored = store.save("error.png", "image/png", PNG, owner="web:conversacion-de-ana-1")
+    references = [{"id": stored.id, "path": "/etc/shadow"}, {"id": "../../x"}, {"id": "a" * 24}, "nada"]
+    resolved = store.resolve(references, owner="web:conversacion-de-ana-1")
     assert resolved == [stored.as_metadata()]
 
 

@@ -10,8 +10,17 @@ empty messages.
 Here nothing touches the network until traffic arrives: the OpenID
 configuration, its keys and the bot's access token are fetched on first use
 and cached. Incoming requests are accepted only with a valid Bot Framework
-JWT; button clicks carry their Rasa payload in ``value.payload``; files are
-stored with ``AttachmentStore`` and reach the form as attachment ids.
+JWT bound to the activity's ``serviceUrl``, from Teams (``msteams``), from
+the bot's own tenant when it is single-tenant, and with a ``serviceUrl`` on
+Microsoft's Bot Framework hosts: replies carry the bot's access token, so a
+signed but unexpected host must never receive one. Files are fetched only
+from Microsoft's hosts (SharePoint/OneDrive, the Bot Connector, Teams'
+media service), never following a redirect off them, so a crafted activity
+cannot make the assistant read internal addresses. Button clicks carry their
+Rasa payload in ``value.payload``; files are stored with ``AttachmentStore``
+and reach the form as attachment ids. Conversations are keyed by
+``teams:<from.id>`` so a Teams customer's id can never collide with, or be
+claimed through, another channel.
 
 Messaging endpoint: ``https://<host>/webhooks/teams/webhook``.
 """
@@ -20,14 +29,16 @@ from __future__ import annotations
 
 import asyncio
 import html
+import ipaddress
 import json
 import logging
 import mimetypes
+import os
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Iterable, Mapping, Optional, Text
-from urllib.parse import quote, urlsplit
+from typing import Any, Awaitable, Callable, Iterable, Mapping, Optional, Sequence, Text
+from urllib.parse import quote
 
 import aiohttp
 import jwt
@@ -36,14 +47,23 @@ from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
+from yarl import URL
 
 from bot.attachments import AttachmentRefused, AttachmentStore, StoredAttachment, human_size
 from bot.channels.common import DisabledChannel, StoresCustomerFiles, missing_credentials, screen_message, webhook_blueprint
+from bot.channels.identity import TEAMS_PREFIX
 from bot.http_retry import parse_retry_after, retryable_status
 
 logger = logging.getLogger(__name__)
 
 CHANNEL_NAME = "teams"
+CHANNEL_ID = "msteams"  # the Bot Framework's channelId for Microsoft Teams
+# Tracker keys of Teams customers: the channel's name, then Teams' user id.
+# Other channels refuse sender ids with this prefix (bot.channels.identity,
+# the one list of those shapes), so nobody can open (or read) a Teams
+# customer's conversation through them.
+SENDER_PREFIX = TEAMS_PREFIX
+MAX_SENDER_ID_CHARS = 200  # Teams ids are ~90 chars; trackers store 255
 DEFAULT_OPENID_URL = "https://login.botframework.com/v1/.well-known/openidconfiguration"
 TOKEN_URL_TEMPLATE = "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token"
 MULTI_TENANT = "botframework.com"
@@ -64,9 +84,33 @@ SEND_ATTEMPTS = 4
 MAX_RETRY_DELAY_S = 30.0
 API_TIMEOUT = aiohttp.ClientTimeout(total=30)
 DOWNLOAD_TIMEOUT = aiohttp.ClientTimeout(total=120)
-# Hosts where Teams keeps inline images; only they (and the activity's own
-# service host) ever receive the bot's access token.
-TOKEN_HOST_SUFFIXES = (".botframework.com", ".trafficmanager.net", ".skype.com", ".teams.microsoft.com")
+MAX_REDIRECTS = 3
+MAX_URL_CHARS = 8192
+
+# Where the Bot Connector lives (replies go to the activity's serviceUrl with
+# the bot's access token): the public cloud's smba.trafficmanager.net (its
+# regions are paths: /amer/, /emea/, /teams/...), the government clouds'
+# smba.infra.{gcc,gov,dod}.teams.microsoft.{com,us} and the Bot Framework's
+# own domains. Exactly smba.trafficmanager.net: anyone can create a
+# *.trafficmanager.net host. An entry is a host, or "*." and a domain for its
+# subdomains, optionally with ":port"; HTTPS on 443 unless the entry starts
+# with "http://" or names a port.
+SERVICE_HOSTS_ENV = "TEAMS_ALLOWED_SERVICE_HOSTS"
+DEFAULT_SERVICE_HOSTS = (
+    "smba.trafficmanager.net",
+    "*.botframework.com",
+    "*.botframework.us",
+    "*.teams.microsoft.com",
+    "*.teams.microsoft.us",
+)
+# Besides the service hosts, images pasted into channel posts live in Teams'
+# media service; like the service hosts, it wants the bot's token.
+MEDIA_HOSTS = ("*.asm.skype.com",)
+# Files sent through Teams are pre-authenticated SharePoint/OneDrive links
+# (commercial and government clouds); they never get the bot's token.
+DOWNLOAD_HOSTS_ENV = "TEAMS_ALLOWED_DOWNLOAD_HOSTS"
+DEFAULT_DOWNLOAD_HOSTS = ("*.sharepoint.com", "*.sharepoint.us")
+_REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 
 _BEARER = re.compile(r"^\s*bearer\s+(\S+)\s*$", re.IGNORECASE)
 _MENTION = re.compile(r"<at\b[^>]*>.*?</at>", re.IGNORECASE | re.DOTALL)
@@ -86,8 +130,111 @@ class Unauthorized(Exception):
     """An incoming request that does not prove it comes from the Bot Framework."""
 
 
+class ActivityRefused(Exception):
+    """A genuinely signed activity the bot must not act on (other channel, tenant or host)."""
+
+
 class TokenError(Exception):
     """The bot could not obtain its access token (wrong secret, tenant, network)."""
+
+
+class UntrustedUrl(Exception):
+    """A URL (or a redirect) off the allow-list: the assistant must not fetch it."""
+
+
+# ------------------------------------------------------------ allowed hosts
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class HostRule:
+    """One allowed origin: scheme, port and an exact host or a domain's subdomains.
+
+    A wildcard never matches an IP literal nor the bare domain, and ports
+    must match exactly, so an allowed name cannot be stretched to internal
+    addresses or other services on the same machine.
+    """
+
+    scheme: str
+    host: str  # the exact host, or for a wildcard the domain its subdomains end with
+    port: int
+    wildcard: bool = False
+
+    @classmethod
+    def parse(cls, entry: str) -> "HostRule":
+        text = entry.strip().lower()
+        scheme, separator, rest = text.partition("://")
+        if not separator:
+            scheme, rest = "https", text
+        if scheme not in ("https", "http"):
+            raise ValueError(f"scheme {scheme!r} is not http(s)")
+        wildcard = rest.startswith("*.")
+        if wildcard:
+            rest = rest[2:]
+        if not rest or any(c in rest for c in "/?#@\\*") or any(c.isspace() for c in rest):
+            raise ValueError("not a host[:port]")
+        url = URL(f"{scheme}://{rest}")
+        if not url.host or url.port is None:
+            raise ValueError("not a host[:port]")
+        if wildcard and (_is_ip(url.host) or "." not in url.host):
+            raise ValueError("wildcard too broad")
+        return cls(scheme, url.host, url.port, wildcard)
+
+    def matches(self, url: URL) -> bool:
+        host = url.host or ""
+        if url.scheme != self.scheme or url.port != self.port:
+            return False
+        if self.wildcard:
+            return host.endswith("." + self.host) and not _is_ip(host)
+        return host == self.host
+
+
+def host_rules(entries: Iterable[str], source: str = "") -> tuple[HostRule, ...]:
+    """The valid entries as rules; a bad entry is logged and skipped, never widened."""
+    rules = []
+    for entry in entries:
+        if not entry.strip():
+            continue
+        try:
+            rules.append(HostRule.parse(entry))
+        except ValueError as exc:
+            logger.error("Ignoring %r in %s: %s.", entry, source or "a Teams host list", exc)
+    return tuple(rules)
+
+
+def trusted_url(raw: Any, rules: Sequence[HostRule]) -> Optional[URL]:
+    """``raw`` parsed as aiohttp will fetch it, if it is on the allow-list; else None.
+
+    The URL checked is the URL fetched (one parser for both), and URLs
+    carrying credentials or odd characters are refused outright: they are
+    how parsers are made to disagree about the host.
+    """
+    if not isinstance(raw, str) or not raw or len(raw) > MAX_URL_CHARS:
+        return None
+    if any(ord(c) <= 0x20 or c in "\\\x7f" for c in raw):
+        return None
+    try:
+        url = URL(raw)
+        if not url.is_absolute() or url.scheme not in ("https", "http") or not url.host:
+            return None
+        if "@" in (url.raw_authority or ""):
+            return None
+        return url if any(rule.matches(url) for rule in rules) else None
+    except (ValueError, TypeError):
+        return None
+
+
+def _host_of(raw: Any) -> str:
+    """For logs: the host only, as download URLs carry short-lived credentials."""
+    try:
+        return URL(str(raw)).host or "?"
+    except (ValueError, TypeError):
+        return "?"
 
 
 # --------------------------------------------------------------- configuration
@@ -98,6 +245,8 @@ class TeamsConfig:
     tenant_id: str = ""
     openid_url: str = DEFAULT_OPENID_URL
     token_url: str = ""
+    service_hosts: tuple[HostRule, ...] = ()
+    download_hosts: tuple[HostRule, ...] = ()
 
     def __post_init__(self) -> None:
         # Empty settings mean "Microsoft's defaults", so credentials.yml can
@@ -107,11 +256,29 @@ class TeamsConfig:
         if not self.token_url:
             tenant = self.tenant_id or MULTI_TENANT
             object.__setattr__(self, "token_url", TOKEN_URL_TEMPLATE.format(tenant=tenant))
+        if not self.service_hosts:
+            object.__setattr__(self, "service_hosts", host_rules(DEFAULT_SERVICE_HOSTS))
+        if not self.download_hosts:
+            object.__setattr__(self, "download_hosts", host_rules(DEFAULT_DOWNLOAD_HOSTS))
+
+    @property
+    def image_hosts(self) -> tuple[HostRule, ...]:
+        """Where pasted images may come from: hosts trusted with the bot's token."""
+        return self.service_hosts + host_rules(MEDIA_HOSTS)
 
     @classmethod
     def from_credentials(cls, credentials: Mapping[str, Any]) -> "TeamsConfig":
+        """The channel's settings; host lists from credentials.yml or, absent there, the environment.
+
+        A host list replaces Microsoft's defaults (sovereign clouds, tests):
+        comma-separated entries as described at ``DEFAULT_SERVICE_HOSTS``.
+        """
+
         def value(key: str) -> str:
             return str(credentials.get(key) or "").strip()
+
+        def hosts(key: str, env: str) -> tuple[HostRule, ...]:
+            return host_rules((value(key) or os.environ.get(env, "")).split(","), env)
 
         return cls(
             app_id=value("app_id"),
@@ -119,6 +286,8 @@ class TeamsConfig:
             tenant_id=value("tenant_id"),
             openid_url=value("openid_url"),
             token_url=value("token_url"),
+            service_hosts=hosts("allowed_service_hosts", SERVICE_HOSTS_ENV),
+            download_hosts=hosts("allowed_download_hosts", DOWNLOAD_HOSTS_ENV),
         )
 
 
@@ -264,10 +433,15 @@ def check_activity_claims(claims: Mapping[str, Any], signing_key: _SigningKey, a
     """Binds the token to this activity, so a token for one service cannot be replayed with another.
 
     The ``serviceurl`` claim is where replies (carrying our access token) go;
-    endorsements restrict which channels a Microsoft key may sign for.
+    the Bot Connector always sets it, so a token without it is not one of
+    its tokens. Endorsements restrict which channels a Microsoft key may
+    sign for.
     """
     claimed = claims.get("serviceurl")
-    if claimed is not None and not _same_url(str(claimed), str(activity.get("serviceUrl") or "")):
+    if not isinstance(claimed, str) or not claimed:
+        raise Unauthorized("token without serviceurl claim")
+    service_url = activity.get("serviceUrl")
+    if not isinstance(service_url, str) or not _same_url(claimed, service_url):
         raise Unauthorized("serviceUrl does not match the token")
     channel = str(activity.get("channelId") or "")
     if signing_key.endorsements and channel not in signing_key.endorsements:
@@ -276,6 +450,53 @@ def check_activity_claims(claims: Mapping[str, Any], signing_key: _SigningKey, a
 
 def _same_url(a: str, b: str) -> bool:
     return a.rstrip("/") == b.rstrip("/")
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def activity_tenants(activity: Mapping[str, Any]) -> set[str]:
+    """Every tenant the activity names (Teams puts it in two places), lower-cased."""
+    candidates = (
+        _mapping(activity.get("conversation")).get("tenantId"),
+        _mapping(_mapping(activity.get("channelData")).get("tenant")).get("id"),
+    )
+    return {c.strip().lower() for c in candidates if isinstance(c, str) and c.strip()}
+
+
+def check_activity(activity: Mapping[str, Any], config: TeamsConfig) -> None:
+    """Refuses what a valid token does not vouch for: other channels, tenants and hosts.
+
+    Microsoft signs activities of every channel and every tenant that talks
+    to the bot; a single-tenant bot serves only its organisation, and its
+    replies (with the access token) go only to Microsoft's hosts.
+    """
+    channel = activity.get("channelId")
+    if channel != CHANNEL_ID:
+        raise ActivityRefused(f"channel {channel!r} is not {CHANNEL_ID}")
+    if config.tenant_id:
+        tenants = activity_tenants(activity)
+        if not tenants:
+            raise ActivityRefused("activity without tenant")
+        if tenants != {config.tenant_id.lower()}:
+            raise ActivityRefused(f"tenant {sorted(tenants)!r} is not the bot's tenant")
+    if trusted_url(activity.get("serviceUrl"), config.service_hosts) is None:
+        raise ActivityRefused(f"serviceUrl host {_host_of(activity.get('serviceUrl'))} is not a Bot Framework host")
+
+
+def sender_id(activity: Mapping[str, Any]) -> Optional[str]:
+    """The tracker key of the activity's sender, or None when it names nobody usable.
+
+    An empty or odd id must not become a key: every such message would land
+    in one conversation shared by strangers.
+    """
+    raw = _mapping(activity.get("from")).get("id")
+    if not isinstance(raw, str) or not raw or len(raw) > MAX_SENDER_ID_CHARS:
+        return None
+    if not raw.isprintable() or any(c.isspace() for c in raw):
+        return None
+    return SENDER_PREFIX + raw
 
 
 # ------------------------------------------------------------ Bot Connector
@@ -291,7 +512,7 @@ class ConversationReference:
 
     @classmethod
     def from_activity(cls, activity: Mapping[str, Any]) -> "ConversationReference":
-        conversation = activity.get("conversation") or {}
+        conversation = _mapping(activity.get("conversation"))
         return cls(
             service_url=str(activity.get("serviceUrl") or ""),
             conversation_id=str(conversation.get("id") or ""),
@@ -359,7 +580,14 @@ class BotConnector:
         return str(body["access_token"]), float(body.get("expires_in") or 3600)
 
     async def send(self, reference: ConversationReference, activity: dict[str, Any]) -> bool:
-        """POST one activity; retries throttling and server errors, then logs and gives up."""
+        """POST one activity; retries throttling and server errors, then logs and gives up.
+
+        The reference's host is checked again here, where the token leaves:
+        whatever builds a reference, the token goes only to the Bot Connector.
+        """
+        if trusted_url(reference.service_url, self.config.service_hosts) is None:
+            logger.error("Teams reply not sent: %s is not a Bot Framework host.", _host_of(reference.service_url))
+            return False
         url = reference.activities_url
         token_renewed = False
         for attempt in range(1, SEND_ATTEMPTS + 1):
@@ -390,19 +618,46 @@ class BotConnector:
         logger.error("Teams reply to %s not sent after %d attempts: %s %s", reference.conversation_id, SEND_ATTEMPTS, status, detail)
         return False
 
-    async def download(self, url: str, max_bytes: int, with_token: bool) -> tuple[bytes, str]:
-        """The file's bytes and declared type; ``FileTooLarge`` past ``max_bytes``, without reading it all."""
+    async def download(
+        self, url: str, hosts: Sequence[HostRule], max_bytes: int, with_token: bool
+    ) -> tuple[bytes, str]:
+        """The file's bytes and declared type; ``FileTooLarge`` past ``max_bytes``, without reading it all.
+
+        ``UntrustedUrl`` when the URL, or any redirect, leaves ``hosts``:
+        redirects are followed here, hop by hop, because aiohttp would follow
+        them anywhere (and the token with them).
+        """
+        target = trusted_url(url, hosts)
+        if target is None:
+            raise UntrustedUrl(_host_of(url))
         headers = {"Authorization": f"Bearer {await self.access_token()}"} if with_token else {}
-        async with self.http.session().get(url, headers=headers, timeout=DOWNLOAD_TIMEOUT) as reply:
-            reply.raise_for_status()
-            if reply.content_length is not None and reply.content_length > max_bytes:
-                raise FileTooLarge()
-            data = bytearray()
-            async for chunk in reply.content.iter_chunked(64 * 1024):
-                data.extend(chunk)
-                if len(data) > max_bytes:
+        session = self.http.session()
+        for _ in range(MAX_REDIRECTS + 1):
+            async with session.get(target, headers=headers, timeout=DOWNLOAD_TIMEOUT, allow_redirects=False) as reply:
+                if reply.status in _REDIRECT_STATUSES:
+                    target = _redirect_target(target, reply.headers.get("Location"), hosts)
+                    continue
+                reply.raise_for_status()
+                if reply.content_length is not None and reply.content_length > max_bytes:
                     raise FileTooLarge()
-            return bytes(data), reply.headers.get("Content-Type", "")
+                data = bytearray()
+                async for chunk in reply.content.iter_chunked(64 * 1024):
+                    data.extend(chunk)
+                    if len(data) > max_bytes:
+                        raise FileTooLarge()
+                return bytes(data), reply.headers.get("Content-Type", "")
+        raise UntrustedUrl(f"more than {MAX_REDIRECTS} redirects")
+
+
+def _redirect_target(current: URL, location: Optional[str], hosts: Sequence[HostRule]) -> URL:
+    try:
+        following = str(current.join(URL(location or "")))
+    except (ValueError, TypeError):
+        following = ""
+    target = trusted_url(following, hosts) if location else None
+    if target is None:
+        raise UntrustedUrl(f"redirect from {current.host} to {_host_of(following)}")
+    return target
 
 
 class FileTooLarge(Exception):
@@ -514,10 +769,9 @@ def incoming_text(activity: Mapping[str, Any]) -> str:
 
 
 def incoming_metadata(activity: Mapping[str, Any]) -> dict[str, Any]:
-    conversation = activity.get("conversation") or {}
-    sender = activity.get("from") or {}
-    channel_data = activity.get("channelData") or {}
-    tenant = conversation.get("tenantId") or (channel_data.get("tenant") or {}).get("id")
+    conversation = _mapping(activity.get("conversation"))
+    sender = _mapping(activity.get("from"))
+    tenant = conversation.get("tenantId") or _mapping(_mapping(activity.get("channelData")).get("tenant")).get("id")
     return {
         "conversation_id": conversation.get("id"),
         "service_url": activity.get("serviceUrl"),
@@ -544,7 +798,7 @@ def incoming_files(activity: Mapping[str, Any]) -> list[IncomingFile]:
             continue
         content_type = str(attachment.get("contentType") or "")
         if content_type == FILE_DOWNLOAD_INFO:
-            content = attachment.get("content") or {}
+            content = _mapping(attachment.get("content"))
             if content.get("downloadUrl"):
                 name = str(attachment.get("name") or f"adjunto.{content.get('fileType') or ''}".rstrip("."))
                 files.append(IncomingFile(name, mimetypes.guess_type(name)[0], str(content["downloadUrl"]), False))
@@ -567,16 +821,6 @@ def image_type(data: bytes, declared: str) -> Optional[str]:
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "image/webp"
     return None
-
-
-def may_receive_token(url: str, service_url: str) -> bool:
-    """Only Microsoft's hosts get the bot's token, whatever URL an activity names."""
-    host = (urlsplit(url).hostname or "").lower()
-    if not host or urlsplit(url).scheme not in ("https", "http"):
-        return False
-    if host == (urlsplit(service_url).hostname or "").lower():
-        return True
-    return urlsplit(url).scheme == "https" and host.endswith(TOKEN_HOST_SUFFIXES)
 
 
 @dataclass
@@ -640,28 +884,37 @@ class TeamsInput(StoresCustomerFiles, InputChannel):
         except Unauthorized as exc:
             logger.warning("Teams request refused: %s", exc)
             return response.json({"error": "unauthorized"}, status=401)
+        try:
+            check_activity(activity, self.config)
+        except ActivityRefused as exc:
+            logger.warning("Teams activity %r refused: %s", activity.get("id"), exc)
+            return response.json({"error": "forbidden"}, status=403)
 
         if activity.get("type") != "message":
             logger.debug("Ignoring Teams activity of type %s.", activity.get("type"))
             return response.json({}, status=200)
+        sender = sender_id(activity)
+        if sender is None:
+            logger.warning("Teams message %r refused: no usable sender id.", activity.get("id"))
+            return response.json({"error": "invalid activity"}, status=400)
         try:
-            await self.handle_message(activity, on_new_message)
+            await self.handle_message(activity, sender, on_new_message)
         except Exception:  # noqa: BLE001 - a failing turn must not make Teams resend the activity
             logger.exception("Error handling Teams message %s.", activity.get("id"))
         return response.json({}, status=200)
 
     async def handle_message(
-        self, activity: Mapping[str, Any], on_new_message: Callable[[UserMessage], Awaitable[Any]]
+        self, activity: Mapping[str, Any], sender_id: str, on_new_message: Callable[[UserMessage], Awaitable[Any]]
     ) -> None:
+        """One customer message to Rasa, keyed by ``sender_id``; replies follow the activity's reference."""
         reference = ConversationReference.from_activity(activity)
         output = TeamsOutput(self.connector, reference)
-        sender_id = str((activity.get("from") or {}).get("id") or "")
         text, refusal = screen_message(incoming_text(activity))
         if refusal:
             await output.send_text_message(sender_id, refusal)
             return
         text = text.strip()
-        files = await self.receive_files(activity)
+        files = await self.receive_files(activity, sender_id)
         for refusal in files.refusals:
             await output.send_text_message(sender_id, refusal)
         if not text and files.stored:
@@ -681,7 +934,8 @@ class TeamsInput(StoresCustomerFiles, InputChannel):
         )
         await on_new_message(message)
 
-    async def receive_files(self, activity: Mapping[str, Any]) -> ReceivedFiles:
+    async def receive_files(self, activity: Mapping[str, Any], sender_id: str) -> ReceivedFiles:
+        """The activity's files, stored as ``sender_id``'s: only that conversation may put them in a ticket."""
         received = ReceivedFiles()
         incoming = incoming_files(activity)
         if not incoming:
@@ -689,28 +943,34 @@ class TeamsInput(StoresCustomerFiles, InputChannel):
         store = self.attachment_store
         if len(incoming) > store.policy.max_files:
             logger.info("Teams message with %d files; keeping the first %d.", len(incoming), store.policy.max_files)
-        service_url = str(activity.get("serviceUrl") or "")
         for file in incoming[: store.policy.max_files]:
             try:
-                received.stored.append(await self.receive_file(file, service_url, store))
+                received.stored.append(await self.receive_file(file, store, sender_id))
             except AttachmentRefused as refused:
                 logger.info("Teams file %r refused: %s", file.name, refused.code)
                 received.refusals.append(refused.message)
         return received
 
-    async def receive_file(self, file: IncomingFile, service_url: str, store: AttachmentStore) -> StoredAttachment:
+    async def receive_file(self, file: IncomingFile, store: AttachmentStore, owner: str) -> StoredAttachment:
+        """Fetches and stores one file; pasted images with the bot's token, from its hosts only."""
         name, declared = file.name, file.declared_type
         if declared != "image/*":
             store.policy.content_type_for(name, declared)  # refuse a forbidden type before downloading it
-        with_token = file.with_token and may_receive_token(file.url, service_url)
+        hosts = self.config.image_hosts if file.with_token else self.config.download_hosts
         try:
-            data, served_type = await self.connector.download(file.url, store.policy.max_bytes, with_token)
+            data, served_type = await self.connector.download(file.url, hosts, store.policy.max_bytes, file.with_token)
+        except UntrustedUrl as exc:
+            logger.warning("Teams file %r not downloaded: untrusted source (%s).", name, exc)
+            raise AttachmentRefused(
+                "untrusted_source", f"No pude descargar el archivo «{name}»: no viene de Microsoft Teams."
+            ) from None
         except FileTooLarge:
             raise AttachmentRefused(
                 "too_large", f"El archivo «{name}» supera el máximo de {human_size(store.policy.max_bytes)}."
             ) from None
         except (aiohttp.ClientError, asyncio.TimeoutError, TokenError) as exc:
-            logger.error("Could not download Teams file %r: %s", name, exc)
+            status = getattr(exc, "status", "")  # not the exception text: it holds the pre-authenticated URL
+            logger.error("Could not download Teams file %r from %s: %s %s", name, _host_of(file.url), type(exc).__name__, status)
             raise AttachmentRefused(
                 "download_failed", f"No pude descargar el archivo «{name}». Intenta enviarlo de nuevo."
             ) from exc
@@ -719,4 +979,4 @@ class TeamsInput(StoresCustomerFiles, InputChannel):
             extensions = store.policy.allowed_types.get(declared or "")
             if extensions and "." not in name:
                 name += extensions[0]
-        return await asyncio.to_thread(store.save, name, declared, data)
+        return await asyncio.to_thread(store.save, name, declared, data, owner)

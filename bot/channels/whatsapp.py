@@ -33,7 +33,9 @@ from twilio.twiml.messaging_response import MessagingResponse
 from bot.attachments import AttachmentRefused, AttachmentStore, StoredAttachment, human_size, safe_filename
 from bot.catalog import get_catalog
 from bot.channels.common import DisabledChannel, StoresCustomerFiles, missing_credentials, screen_message, webhook_blueprint
+from bot.channels.identity import WHATSAPP_PREFIX
 from bot.http_retry import parse_retry_after, retryable_status
+from bot.privacy import mask_sender
 from bot.text import contains_phrase, normalize
 from bot.validation import check_phone
 
@@ -325,13 +327,13 @@ class WhatsAppOutput(OutputChannel):
                         if not retryable_status(reply.status) or last:
                             logger.error(
                                 "WhatsApp: Twilio refused the message to %s (HTTP %s, code %s): %s",
-                                recipient_id, reply.status, error.get("code"), error.get("message"),
+                                mask_sender(recipient_id), reply.status, error.get("code"), error.get("message"),
                             )
                             return False
                         wait = parse_retry_after(reply.headers.get("Retry-After"))
                 except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
                     if last:
-                        logger.error("WhatsApp: could not reach Twilio to message %s: %r", recipient_id, exc)
+                        logger.error("WhatsApp: could not reach Twilio to message %s: %r", mask_sender(recipient_id), exc)
                         return False
                     wait = None
                 if wait is None:
@@ -458,7 +460,9 @@ class WhatsAppInput(StoresCustomerFiles, InputChannel):
             if not self.signature_ok(request, params):
                 return response.text("invalid Twilio signature", status=403)
             incoming = Incoming.from_params(params)
-            if not incoming.sender:
+            if not incoming.sender.startswith(WHATSAPP_PREFIX):
+                # SMS or another Twilio channel on the same number: not a WhatsApp conversation.
+                logger.info("WhatsApp: ignored a message whose sender is not a WhatsApp address")
                 return _twiml()
             if incoming.message_sid:
                 if incoming.message_sid in self._seen_sids:
@@ -596,7 +600,7 @@ class WhatsAppInput(StoresCustomerFiles, InputChannel):
             if inspect.isawaitable(tracker):
                 tracker = await tracker
         except Exception:  # noqa: BLE001 - fall back rather than lose the message
-            logger.exception("WhatsApp: could not read the tracker of %s", sender)
+            logger.exception("WhatsApp: could not read the tracker of %s", mask_sender(sender))
             return self._sent_buttons.get(sender)
         if tracker is None:
             return None
@@ -617,9 +621,9 @@ class WhatsAppInput(StoresCustomerFiles, InputChannel):
             for index, (url, declared) in enumerate(incoming.media, start=1):
                 name = self.media_name(incoming, index, declared)
                 try:
-                    stored.append(await self._fetch_and_store(session, url, name, declared))
+                    stored.append(await self._fetch_and_store(session, url, name, declared, incoming.sender))
                 except AttachmentRefused as refused:
-                    logger.info("WhatsApp: attachment refused (%s) from %s", refused.code, incoming.sender)
+                    logger.info("WhatsApp: attachment refused (%s) from %s", refused.code, mask_sender(incoming.sender))
                     refusals.append(refused.message)
                 except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
                     logger.error("WhatsApp: could not download media of %s: %r", incoming.message_sid, exc)
@@ -635,7 +639,7 @@ class WhatsAppInput(StoresCustomerFiles, InputChannel):
         return safe_filename(f"adjunto-{tail}{suffix}{extension}")
 
     async def _fetch_and_store(
-        self, session: aiohttp.ClientSession, url: str, name: str, declared: str
+        self, session: aiohttp.ClientSession, url: str, name: str, declared: str, owner: str
     ) -> StoredAttachment:
         store = self.attachment_store
         store.policy.content_type_for(name, declared)  # refuse a bad type before downloading it
@@ -650,7 +654,7 @@ class WhatsAppInput(StoresCustomerFiles, InputChannel):
                 data.extend(chunk)
                 if len(data) > limit:
                     raise _too_large(name, limit)
-        return await asyncio.to_thread(store.save, name, declared, bytes(data))
+        return await asyncio.to_thread(store.save, name, declared, bytes(data), owner)
 
     def _media_auth(self, url: str) -> Optional[aiohttp.BasicAuth]:
         """Twilio's credentials go only to Twilio.

@@ -14,15 +14,30 @@ customer turn it decides:
 
 from __future__ import annotations
 
+import logging
 import re
+import secrets
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Optional
 
+from bot.attachments import AttachmentStore
 from bot.catalog import Catalog, RequestType, RetiredOption
 from bot.contacts import find_contacts, find_emails, find_phones, words_besides_contacts
 from bot.dialogue.turn import Button, Say, Turn, payload
 from bot.text import normalize, word_count
-from bot.validation import check_description, check_email, check_option, check_phone, suggest_email
+from bot.validation import (
+    DESCRIPTION_MAX_CHARS,
+    Check,
+    PhoneCheck,
+    check_description,
+    check_email,
+    check_option,
+    check_phone,
+    shown_value,
+    suggest_email,
+)
+
+logger = logging.getLogger(__name__)
 
 # Auxiliary slots of the form, besides the catalog's field ids.
 PHONE_COUNTRY = "phone_country"
@@ -31,6 +46,10 @@ CORRECTION_FIELD = "correction_field"
 AWAITING_CORRECTION = "awaiting_correction"
 CONFIRMATION = "confirmation"
 CONFIRMED = "send"
+# Names one showing of the summary: set each time it is shown, it makes the
+# ticket's idempotency key, so every «sí» to that summary (a retry after a
+# lost reply included) finds the one ticket it created.
+CONFIRMATION_ID = "confirmation_id"
 ATTACH_INTENT = "attach"  # sent by channels with a file and no words
 _UNPARSED = "_unparsed"
 ITEM_OR_RETIRED = "_item_or_retired"  # not a slot: makes validation ask which one
@@ -74,6 +93,7 @@ REQUEST_SLOTS = (
     CONFIRMATION,
     "redirected_from",
     EMAIL_QUESTIONED,
+    CONFIRMATION_ID,
 )
 
 
@@ -480,7 +500,7 @@ def _validate_phone(value: Any, slots: Mapping[str, Any], catalog: Catalog) -> V
 
 
 def _validate_phone_country(value: Any, slots: Mapping[str, Any], catalog: Catalog) -> Validated:
-    candidates: dict[str, str] = dict(slots.get(PHONE_CANDIDATES) or {})
+    candidates = slots.get(PHONE_CANDIDATES) if _valid_candidates(slots.get(PHONE_CANDIDATES), catalog) else {}
     country = str(value).upper() if value else None
     if country and country in candidates:
         return {"phone": candidates[country], "country": country, PHONE_CANDIDATES: None, PHONE_COUNTRY: None}, []
@@ -540,7 +560,7 @@ def _validate_description(value: Any, slots: Mapping[str, Any], catalog: Catalog
     if check.ok:
         return {"description": check.value}, []
     return {"description": None}, [
-        Say(f"utter_invalid_description_{check.problem}", {"min_words": spec.min_words})
+        Say(f"utter_invalid_description_{check.problem}", {"min_words": spec.min_words, "max_chars": DESCRIPTION_MAX_CHARS})
     ]
 
 
@@ -594,16 +614,176 @@ def validate(updates: Mapping[str, Any], slots: Mapping[str, Any], catalog: Cata
     return result, says
 
 
+# -------------------------------------------------------------- stored values
+@dataclass(frozen=True)
+class Refused:
+    """A stored value that fails the checks a typed one passes: its slot, how it reads, why."""
+
+    field: str
+    value: str  # quoted for the customer (``shown_value``)
+    problem: str
+
+
+# Slots checked again on every turn, in the order their refusals are told
+# when the request type does not order them (country: never asked itself).
+_CHECKED = ("item", "description", "email", "phone", "attachment", "country")
+
+
+def _valid_candidates(value: Any, catalog: Catalog) -> bool:
+    """Country -> E.164 numbers as ``_validate_phone`` stores them: each valid in its country."""
+    if not isinstance(value, Mapping) or len(value) < 2:
+        return False
+    return all(
+        isinstance(country, str) and isinstance(number, str) and country in catalog.country_ids
+        and check_phone(number, [country]).e164 == number
+        for country, number in value.items()
+    )
+
+
+def revalidate(
+    slots: Mapping[str, Any],
+    catalog: Catalog,
+    attachments: Optional[AttachmentStore],
+    owner: str,
+) -> tuple[dict[str, Any], list[Refused]]:
+    """Every request value already in the slots, checked again as if just typed.
+
+    Slots are filled by this form, but also before it (contact data given
+    with no request open, a channel's metadata) and restored from the tracker
+    store, which outlives any one version of these rules; none of it is
+    trusted. A valid value comes back normalised when it was not; an invalid
+    one comes back empty, with the reason. Attachment records are looked up
+    again by id in ``attachments`` (the store, read from the environment when
+    None): only the store's own records of ``owner``'s files stay.
+    """
+    request_type = catalog.request_type(slots.get("request_type"))
+    fixes: dict[str, Any] = {}
+    refused: list[Refused] = []
+
+    def drop(slot: str, value: Any, problem: str, **also: Any) -> None:
+        fixes.update({slot: None, **also})
+        refused.append(Refused(slot, shown_value(value), problem))
+
+    country = slots.get("country")
+    if not _empty(country):
+        known = catalog.country(country.upper()) if isinstance(country, str) else None
+        if known is None:
+            drop("country", country, "unknown")
+        elif known.id != country:
+            fixes["country"] = known.id
+
+    email = slots.get("email")
+    if not _empty(email):
+        check = check_email(email) if isinstance(email, str) else Check(problem="invalid")
+        if not check.ok:
+            drop("email", email, check.problem or "invalid")
+        elif check.value != email:
+            fixes["email"] = check.value
+
+    phone = slots.get("phone")
+    if not _empty(phone):
+        known_country = fixes.get("country", slots.get("country"))
+        phone_check = (
+            check_phone(phone, catalog.country_ids, known_country) if isinstance(phone, str) else PhoneCheck(problem="invalid")
+        )
+        if phone_check.ok:
+            if phone_check.e164 != phone:
+                fixes["phone"] = phone_check.e164
+        elif phone_check.ambiguous:
+            fixes.update({"phone": None, PHONE_CANDIDATES: phone_check.candidates})  # the country is asked
+        else:
+            drop("phone", phone, phone_check.problem or "invalid", **{PHONE_CANDIDATES: None})
+    if PHONE_CANDIDATES not in fixes and slots.get(PHONE_CANDIDATES) is not None:
+        if not _valid_candidates(slots.get(PHONE_CANDIDATES), catalog):
+            fixes[PHONE_CANDIDATES] = None
+
+    item = slots.get("item")
+    item_spec = request_type.field("item") if request_type else None
+    if not _empty(item):
+        if item_spec is None:
+            fixes["item"] = None  # left from another request type: never part of this ticket
+        elif not isinstance(item, str) or item_spec.option(item) is None:
+            drop("item", item, "unknown")
+
+    description = slots.get("description")
+    description_spec = request_type.field("description") if request_type else None
+    if not _empty(description) and description_spec is not None:
+        check = check_description(description, description_spec) if isinstance(description, str) else Check(problem="empty")
+        if not check.ok:
+            drop("description", description, check.problem or "empty")
+        elif check.value != description:
+            fixes["description"] = check.value
+
+    records = slots.get("attachment")
+    if not _empty(records):
+        listed = list(records) if isinstance(records, (list, tuple)) else None
+        store = attachments if attachments is not None else AttachmentStore.from_settings(catalog)
+        resolved = store.resolve(listed, owner=owner) if listed else []
+        if listed is None or resolved != listed:
+            fixes["attachment"] = resolved or None
+            kept = {r["id"] for r in resolved}
+            lost = [r for r in (listed if listed is not None else [records]) if not (isinstance(r, Mapping) and r.get("id") in kept)]
+            if lost:
+                names = [str(r.get("name") or "adjunto") if isinstance(r, Mapping) else "adjunto" for r in lost]
+                refused.append(Refused("attachment", shown_value(", ".join(names)), "not_found"))
+                logger.warning("dropped %d attachment record(s) the store does not hold for this conversation", len(lost))
+
+    redirected = slots.get("redirected_from")
+    if redirected is not None:
+        retired = catalog.retired_option(redirected) if isinstance(redirected, str) else None
+        if retired is None or request_type is None or retired.redirect.request_type_id != request_type.id:
+            fixes["redirected_from"] = None
+
+    if slots.get(CONFIRMATION) not in (None, CONFIRMED):
+        fixes[CONFIRMATION] = None
+    # Read as text by the form: anything else was never written by it.
+    for text_slot in ("original_text", EMAIL_QUESTIONED):
+        if slots.get(text_slot) is not None and not isinstance(slots.get(text_slot), str):
+            fixes[text_slot] = None
+
+    order = [f.id for f in request_type.fields] if request_type else []
+    order += [f for f in _CHECKED if f not in order]
+    refused.sort(key=lambda r: order.index(r.field))
+    return fixes, refused
+
+
+def refusal_says(refused: Refused, slots: Mapping[str, Any], catalog: Catalog) -> list[Say]:
+    """The form's usual refusal for a stored value, told again when its question comes."""
+    request_type = catalog.request_type(slots.get("request_type"))
+    spec = request_type.field(refused.field) if request_type else None
+    if refused.field in ("email", "phone"):
+        return [Say(f"utter_invalid_{refused.field}_{refused.problem}", {"value": refused.value})]
+    if refused.field == "item" and spec is not None:
+        return [Say("utter_invalid_item", {"value": refused.value, "label": spec.label})]
+    if refused.field == "description" and spec is not None:
+        return [Say(f"utter_invalid_description_{refused.problem}", {"min_words": spec.min_words, "max_chars": DESCRIPTION_MAX_CHARS})]
+    return []
+
+
+def new_confirmation_id() -> str:
+    return secrets.token_urlsafe(12)
+
+
 # ----------------------------------------------------------------------- turn
 def step(
     turn: Turn,
     slots: Mapping[str, Any],
     catalog: Catalog,
     candidates: Optional[Mapping[str, Any]] = None,
+    attachments: Optional[AttachmentStore] = None,
 ) -> Step:
-    """Run the form for one turn."""
-    if catalog.request_type(slots.get("request_type")) is None:
+    """Run the form for one turn.
+
+    What the slots already hold is checked first (``revalidate``): a value
+    refused now is dropped, so the form asks it again, and the reason is told
+    right before that question.
+    """
+    request_type = catalog.request_type(slots.get("request_type"))
+    if request_type is None:
         return Step(next_slot=None)
+    received = slots
+    fixes, refused = revalidate(slots, catalog, attachments, turn.sender_id)
+    slots = {**slots, **fixes}
     if turn.mode == "start":
         text = slots.get("original_text") or ("" if turn.is_payload else turn.text)
         updates = extract_start(turn, slots, catalog, str(text or ""))
@@ -620,15 +800,26 @@ def step(
     if turn.mode != "resume":
         for key, value in channel_contacts(turn, slots).items():
             updates.setdefault(key, value)
-        attachments, attachment_says = attachments_in(turn, slots, catalog)
-        if attachments is not None:
-            updates["attachment"] = attachments
+        files, attachment_says = attachments_in(turn, slots, catalog)
+        if files is not None:
+            updates["attachment"] = files
         says.extend(attachment_says)
     # Values Rasa passes as candidates (prefilled before activation) are only
-    # re-validated when they differ from what the slot already holds.
+    # validated here when they differ from what the slot held: the slot's own
+    # value was just checked by ``revalidate``.
     for key, value in (candidates or {}).items():
-        if key not in updates and value != slots.get(key):
+        if key not in updates and value != received.get(key):
             updates[key] = value
     validated, messages = validate(updates, slots, catalog)
+    summarised = {spec.id for spec in request_type.fields}
+    if any(r.field in summarised for r in refused) and {**slots, **validated}.get(CONFIRMATION) is not None:
+        # A «sí» to a summary that showed a value refused now confirmed another
+        # request: the summary is shown again once the value is asked.
+        validated[CONFIRMATION] = None
     merged = {**slots, **validated}
-    return Step(validated, says + messages, next_slot(merged, catalog))
+    upcoming = next_slot(merged, catalog)
+    stale = [say for r in refused if r.field == upcoming and r.field not in updates for say in refusal_says(r, merged, catalog)]
+    result = {**fixes, **validated}
+    if upcoming == CONFIRMATION:
+        result[CONFIRMATION_ID] = new_confirmation_id()  # a new (or changed) summary: a new confirmation
+    return Step(result, says + messages + stale, upcoming)

@@ -16,7 +16,7 @@ from bot.dialogue.navigation import OPENING_KEPT, categories_menu, menu_button, 
 from bot.dialogue.prompts import type_path
 from bot.dialogue.turn import Button, Say, Turn, payload
 from bot.text import word_count
-from bot.validation import check_option, check_phone, format_phone
+from bot.validation import Check, PhoneCheck, check_email, check_option, check_phone, format_phone, shown_value
 
 # Slots that remember an offer until the customer answers it.
 OFFERED_TYPE = "offered_request_type"
@@ -194,31 +194,50 @@ def contact_outside_form(turn: Turn, slots: Mapping[str, Any], catalog: Catalog)
     When the message says more than the data ("el PSE no sirve, correo ...,
     tel ..."), the NLU read it as a bare datum but it tells a problem: the
     likeliest request types are offered, its words kept as the opening message.
+    A value sent in a payload (``/inform{"email": ...}``) is checked like a
+    typed one and, when refused, told why with the form's own refusal.
     """
     text = "" if turn.is_payload else turn.text
     updates: dict[str, Any] = {}
     noted: list[str] = []
+    refusals: list[Say] = []
     emails = find_emails(text)
-    payload_email = turn.entity("email") if turn.is_payload else None
-    email = emails[0].value if emails else payload_email
+    if emails:
+        email: Optional[str] = emails[0].value
+    elif turn.is_payload and turn.entity("email") is not None:
+        email, refusal = _payload_email(turn.entity("email"))
+        refusals += refusal
+    else:
+        email = None
     if email:
         updates["email"] = email
         noted.append(f"tu correo {email}")
     phones = find_phones(text, catalog.country_ids)
-    if phones:
-        check = check_phone(phones[0].value, catalog.country_ids, slots.get("country"))
+    raw_phone = phones[0].value if phones else (turn.entity("phone") if turn.is_payload else None)
+    if raw_phone is not None:
+        check = check_phone(raw_phone, catalog.country_ids, slots.get("country")) if isinstance(raw_phone, str) else PhoneCheck(problem="invalid")
         if check.ok:
             updates["phone"] = check.e164
             updates.setdefault("country", check.country)
             noted.append(f"tu teléfono {format_phone(check.e164)}")
+        elif not phones and not check.ambiguous:
+            refusals.append(Say(f"utter_invalid_phone_{check.problem}", {"value": shown_value(raw_phone)}))
     words = words_besides_contacts(text, emails + phones)
-    says: list[Say] = [Say("utter_contact_noted", {"noted": " y ".join(noted)})] if noted else []
+    says: list[Say] = refusals + ([Say("utter_contact_noted", {"noted": " y ".join(noted)})] if noted else [])
     if len(words) >= PROBLEM_MIN_WORDS:
         more, suggestion_says = suggestions(turn, slots, catalog)
         return {**updates, **more}, says + suggestion_says
-    if not noted:
+    if not says:
         return updates, [Say("utter_help")]
     return updates, says + [Say("utter_ask_what_needed", {}, (menu_button(catalog),))]
+
+
+def _payload_email(value: Any) -> tuple[Optional[str], list[Say]]:
+    """An e-mail sent in a payload: the normalised address, or the form's refusal."""
+    check = check_email(value) if isinstance(value, str) else Check(problem="invalid")
+    if check.ok:
+        return check.value, []
+    return None, [Say(f"utter_invalid_email_{check.problem}", {"value": shown_value(value)})]
 
 
 def low_confidence(turn: Turn, slots: Mapping[str, Any], catalog: Catalog) -> Outcome:

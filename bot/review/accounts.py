@@ -2,20 +2,28 @@
 
 Passwords are hashed with argon2id (argon2-cffi). Sessions are random tokens
 kept only as SHA-256 hashes, expire after ``REVIEW_SESSION_HOURS`` and carry
-their own CSRF token. Failed logins are counted per user name (5) and per address (20):
-too many in the window and further attempts are refused before the password
-is even checked.
+their own CSRF token.
+
+Failed logins are counted per client address and per user name. Instead of a
+lock-out, which behind a shared address let one person shut out the whole
+office, each failure makes the next attempt wait longer (1 s, 2 s, 4 s... up
+to ``MAX_DELAY``): from the first failure for an address, which stops a
+guesser at one address, and from the ``MAX_FAILURES``-th for a user name,
+which stops guessers spread over many addresses. While the wait lasts the
+attempt is refused before the password is even checked. A successful login
+clears both counters.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import os
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Optional
+from typing import Iterable, Optional
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -25,12 +33,17 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.review import db
 
-MAX_FAILURES = 5  # per user name
-# Per address, higher: a support office shares one address, and one lead's
-# typos must not lock out the others; password spraying still stops here.
-MAX_FAILURES_PER_ADDRESS = 20
-FAILURE_WINDOW = timedelta(minutes=15)
+MAX_FAILURES = 5  # per user name, before its attempts must wait
+FIRST_DELAY = timedelta(seconds=1)  # doubled by each further failure
+MAX_DELAY = timedelta(minutes=15)
+# How long a failure is remembered: long enough that a patient guesser stays at
+# the longest wait (a few tries an hour); a lead's own typos cost seconds, since
+# waits run from the last failure, not from the first.
+FAILURE_WINDOW = timedelta(hours=24)
 MIN_PASSWORD_LENGTH = 10
+USERNAME_LENGTH = db.users.c.username.type.length
+KEY_LENGTH = db.login_failures.c.key.type.length
+SUBJECT_LENGTH = db.audit.c.subject.type.length
 
 _hasher = PasswordHasher()
 
@@ -44,11 +57,71 @@ def _aware(moment: datetime) -> datetime:
 
 
 def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _storable(value: str) -> bool:
+    """Whether every database stores ``value`` as is (PostgreSQL refuses NUL and lone surrogates)."""
+    if "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def fit(value: str, length: int) -> str:
+    """``value`` within a column of ``length`` characters, still telling long values apart.
+
+    Hostile input must never overflow a column (PostgreSQL fails the request)
+    nor collide with another value once cut: what does not fit keeps a readable
+    start and ends with a digest of the whole.
+    """
+    if len(value) <= length and _storable(value):
+        return value
+    digest = _digest(value)[:16]
+    start = "".join(c for c in value if c.isprintable() and _storable(c))
+    return start[: length - len(digest) - 2] + "…#" + digest
+
+
+def _plausible_username(username: str) -> bool:
+    """Whether ``username`` could name an account; anything else fails without a query."""
+    return (
+        0 < len(username) <= USERNAME_LENGTH
+        and username.isprintable()
+        and not any(c.isspace() for c in username)
+        and _storable(username)
+    )
+
+
+def _wait(failures: int, free: int, last: Optional[datetime], now: datetime) -> float:
+    """Seconds still to wait after ``failures`` of which the first ``free`` cost nothing."""
+    if failures <= free or last is None:
+        return 0.0
+    delay = min(MAX_DELAY.total_seconds(), FIRST_DELAY.total_seconds() * 2.0 ** min(failures - free - 1, 40))
+    return max(0.0, delay - (now - _aware(last)).total_seconds())
+
+
+def same_token(expected: str, submitted: Optional[str]) -> bool:
+    """Constant-time comparison that also takes tokens with any characters (str would raise)."""
+    if not expected or not submitted:
+        return False
+    return hmac.compare_digest(
+        expected.encode("utf-8", "surrogatepass"), str(submitted).encode("utf-8", "surrogatepass")
+    )
 
 
 class AccountError(ValueError):
     """A refused account operation; the message is Spanish for the operator."""
+
+
+class LoginThrottled(Exception):
+    """A login attempt that came before its wait was over; the password was not checked."""
+
+    def __init__(self, seconds: int) -> None:
+        super().__init__(f"retry after {seconds} s")
+        self.seconds = seconds
 
 
 @dataclass(frozen=True)
@@ -59,7 +132,7 @@ class Session:
     expires_at: datetime
 
     def csrf_ok(self, submitted: Optional[str]) -> bool:
-        return bool(submitted) and hmac.compare_digest(self.csrf, str(submitted))
+        return same_token(self.csrf, submitted)
 
 
 class Accounts:
@@ -73,6 +146,10 @@ class Accounts:
         username = username.strip()
         if not username or any(c.isspace() for c in username):
             raise AccountError("El nombre de usuario no puede estar vacío ni tener espacios.")
+        if not _plausible_username(username):
+            raise AccountError(
+                f"El nombre de usuario debe tener como máximo {USERNAME_LENGTH} caracteres y ninguno de control."
+            )
         if len(password) < MIN_PASSWORD_LENGTH:
             raise AccountError(f"La contraseña debe tener al menos {MIN_PASSWORD_LENGTH} caracteres.")
         try:
@@ -103,34 +180,65 @@ class Accounts:
             return [r[0] for r in connection.execute(select(db.users.c.username).order_by(db.users.c.username))]
 
     # --------------------------------------------------------- throttle
-    def _failures(self, key: str) -> int:
-        since = _now() - FAILURE_WINDOW
-        with self.engine.connect() as connection:
-            return int(connection.execute(
-                select(func.count()).select_from(db.login_failures).where(
-                    db.login_failures.c.key == key, db.login_failures.c.at >= since
-                )
-            ).scalar_one())
+    @staticmethod
+    def _user_key(username: str) -> str:
+        return fit(f"u:{username.lower()}", KEY_LENGTH)
 
-    def throttled(self, username: str, address: str) -> bool:
-        return self.attempts_left(username) <= 0 or self._failures(f"ip:{address}") >= MAX_FAILURES_PER_ADDRESS
+    @staticmethod
+    def _address_key(address: str) -> str:
+        return fit(f"ip:{address}", KEY_LENGTH)
+
+    def _failures(self, keys: Iterable[str]) -> dict[str, tuple[int, Optional[datetime]]]:
+        """Failures per key within the window, and when the latest one was."""
+        keys = list(keys)
+        table = db.login_failures
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(table.c.key, func.count(), func.max(table.c.at))
+                .where(table.c.key.in_(keys), table.c.at >= _now() - FAILURE_WINDOW)
+                .group_by(table.c.key)
+            ).all()
+        found = {key: (int(count), last) for key, count, last in rows}
+        return {key: found.get(key, (0, None)) for key in keys}
+
+    def retry_after(self, username: str, address: str) -> int:
+        """Whole seconds before this user name may be tried from this address; 0: now."""
+        user, ip = self._user_key(username), self._address_key(address)
+        failures, now = self._failures([user, ip]), _now()
+        (user_count, user_last), (ip_count, ip_last) = failures[user], failures[ip]
+        seconds = max(
+            _wait(user_count, MAX_FAILURES - 1, user_last, now),  # a user name: from its 5th failure
+            _wait(ip_count, 0, ip_last, now),  # an address: from its first failure
+        )
+        return math.ceil(seconds)
 
     def attempts_left(self, username: str) -> int:
-        """Failed logins this user name may still have before it waits out the window."""
-        return max(0, MAX_FAILURES - self._failures(f"u:{username.lower()}"))
+        """Failed logins this user name may still have before its attempts must wait."""
+        user = self._user_key(username)
+        return max(0, MAX_FAILURES - self._failures([user])[user][0])
 
-    def _record_failure(self, username: str, address: str) -> None:
+    def _record_failure(self, keys: Iterable[str]) -> None:
         with self.engine.begin() as connection:
-            for key in (f"u:{username.lower()}", f"ip:{address}"):
+            connection.execute(delete(db.login_failures).where(db.login_failures.c.at < _now() - FAILURE_WINDOW))
+            for key in keys:
                 connection.execute(insert(db.login_failures).values(key=key, at=_now()))
 
     # ---------------------------------------------------------- sessions
     def login(self, username: str, password: str, address: str) -> Optional[Session]:
-        """A new session, or None; callers check ``throttled`` first."""
-        with self.engine.connect() as connection:
-            row = connection.execute(
-                select(db.users).where(db.users.c.username == username, db.users.c.active.is_(True))
-            ).first()
+        """A new session, or None for a wrong user name or password.
+
+        Raises ``LoginThrottled`` while this user name or address must still
+        wait: checked here, so no caller can check a password without it.
+        """
+        wait = self.retry_after(username, address)
+        if wait > 0:
+            raise LoginThrottled(wait)
+        row = None
+        if _plausible_username(username):
+            with self.engine.connect() as connection:
+                row = connection.execute(
+                    select(db.users).where(db.users.c.username == username, db.users.c.active.is_(True))
+                ).first()
         valid = False
         if row is not None:
             try:
@@ -139,13 +247,14 @@ class Accounts:
                 valid = False
         else:
             _hasher.hash(password)  # same cost whether or not the user exists
+        keys = [self._user_key(username), self._address_key(address)]
         if not valid:
-            self._record_failure(username, address)
+            self._record_failure(keys)
             return None
         token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
         expires = _now() + self.session_length
         with self.engine.begin() as connection:
-            connection.execute(delete(db.login_failures).where(db.login_failures.c.key == f"u:{username.lower()}"))
+            connection.execute(delete(db.login_failures).where(db.login_failures.c.key.in_(keys)))
             connection.execute(insert(db.sessions).values(
                 token_hash=_digest(token), user_id=row.id, csrf=csrf, created_at=_now(), expires_at=expires
             ))
@@ -172,7 +281,9 @@ class Accounts:
     # ------------------------------------------------------------- audit
     def log_access(self, username: str, action: str, subject: str) -> None:
         with self.engine.begin() as connection:
-            connection.execute(insert(db.audit).values(username=username, action=action, subject=subject, at=_now()))
+            connection.execute(
+                insert(db.audit).values(username=username, action=action, subject=fit(subject, SUBJECT_LENGTH), at=_now())
+            )
 
     def has_recent_access(self, username: str, action: str, subject: str, within: timedelta) -> bool:
         with self.engine.connect() as connection:
@@ -180,7 +291,7 @@ class Accounts:
                 select(db.audit.c.id).where(
                     db.audit.c.username == username,
                     db.audit.c.action == action,
-                    db.audit.c.subject == subject,
+                    db.audit.c.subject == fit(subject, SUBJECT_LENGTH),
                     db.audit.c.at >= _now() - within,
                 )
             ).first() is not None

@@ -24,6 +24,8 @@ from bot.review.analysis import IN_PROGRESS, OUTCOME_ORDER, REDIRECTED, TICKET, 
 from bot.transcripts import TrackerReader
 
 PAGE_SIZE = 25
+# Past any real list (the page then goes to the last one); keeps the SQL offset within a bigint.
+MAX_PAGE = 1_000_000
 # Conversations summarised per query and transaction when the index catches up.
 REFRESH_BATCH = 200
 
@@ -64,11 +66,12 @@ class Filters:
             value = args.get(name)
             if isinstance(value, list):
                 value = value[0] if value else None
-            value = (str(value).strip() if value is not None else "")[:200]
-            return value or None
+            # Control characters match nothing a lead types, and PostgreSQL refuses NUL outright.
+            value = "".join(c if c.isprintable() else " " for c in str(value)).strip() if value is not None else ""
+            return value[:200] or None
 
         try:
-            page = max(1, int(one("pagina") or 1))
+            page = min(MAX_PAGE, max(1, int(one("pagina") or 1)))
         except ValueError:
             page = 1
         outcome = one("resultado")

@@ -27,12 +27,13 @@ from bot.catalog import Catalog
 from bot.contacts import find_emails, find_phones
 from bot.privacy import mask_cards, mask_email, mask_phone
 from bot.review import links
-from bot.review.accounts import Accounts, Session
+from bot.review.accounts import USERNAME_LENGTH, Accounts, LoginThrottled, Session, same_token
 from bot.review.analysis import LOW_CONFIDENCE, OUTCOME_LABELS, OUTCOME_ORDER, is_doubtful
 from bot.review.charts import day_bars, outcome_rows
 from bot.review.db import engine_for
 from bot.review.index import ConversationIndex, Filters, review_zone
 from bot.review.labels import Labels
+from bot.review.proxies import TrustedProxies
 from bot.settings import Settings
 from bot.tickets import TicketStore
 from bot.transcripts import CUSTOMER, TrackerReader
@@ -83,18 +84,19 @@ def _security_headers(resp: HTTPResponse) -> HTTPResponse:
     return resp
 
 
-def _secure_cookies(request: Request) -> bool:
-    return request.scheme == "https" or os.environ.get("REVIEW_SECURE_COOKIES", "").lower() in ("1", "true", "sí", "si")
+def _secure_cookies(scheme: str) -> bool:
+    """``scheme`` as our proxies report it: behind TLS termination the socket itself is plain HTTP."""
+    return scheme == "https" or os.environ.get("REVIEW_SECURE_COOKIES", "").lower() in ("1", "true", "sí", "si")
 
 
-def _set_cookie(request: Request, resp: HTTPResponse, name: str, value: str, max_age: int) -> None:
+def _set_cookie(scheme: str, resp: HTTPResponse, name: str, value: str, max_age: int) -> None:
     resp.cookies[name] = value
     cookie = resp.cookies[name]
     cookie["path"] = links.PREFIX
     cookie["httponly"] = True
     cookie["samesite"] = "Strict"
     cookie["max-age"] = max_age
-    if _secure_cookies(request):
+    if _secure_cookies(scheme):
         cookie["secure"] = True
 
 
@@ -102,20 +104,36 @@ LIST_COLUMNS = ["conversacion", "inicio", "canal", "cliente", "tipo_de_solicitud
 TRANSCRIPT_COLUMNS = ["hora", "quien", "texto", "intent", "confianza", "opciones"]
 
 
+# What makes a spreadsheet read a cell as a formula (OWASP, "CSV Injection").
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _inert(value: Any) -> Any:
+    """A cell a spreadsheet shows as text: customer words such as «=HYPERLINK(...)» would run
+    when a lead opens the export; the leading quote (OWASP's advice) makes them plain text."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def _csv_response(rows: list[dict[str, Any]], columns: list[str], filename: str) -> HTTPResponse:
-    """UTF-8 CSV with a BOM, so spreadsheet programs show accents correctly."""
+    """UTF-8 CSV with a BOM, so spreadsheet programs show accents correctly; no cell is a formula."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns)
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({key: _inert(value) for key, value in row.items()} for row in rows)
     return _security_headers(response.raw(
         ("\ufeff" + buffer.getvalue()).encode("utf-8"), content_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     ))
 
 
-def _client_address(request: Request) -> str:
-    return request.ip or "desconocida"
+def _wait_text(seconds: int) -> str:
+    """How long to wait, in seconds as the Retry-After header says, and in minutes when that helps."""
+    text = f"Espera {seconds} segundo{'s' if seconds != 1 else ''}"
+    if seconds >= 120:
+        text += f" (unos {round(seconds / 60)} minutos)"
+    return text + " antes de volver a intentarlo."
 
 
 def _safe_next(value: Optional[str]) -> str:
@@ -125,6 +143,7 @@ def _safe_next(value: Optional[str]) -> str:
 
 
 def review_blueprint(settings: Settings, catalog: Catalog) -> Blueprint:
+    proxies = TrustedProxies.from_env()
     engine = engine_for(os.environ.get("REVIEW_DB_URL") or settings.tickets_db_url)
     accounts = Accounts(engine)
     reader = TrackerReader(settings.tracker_db_url)
@@ -184,7 +203,7 @@ def review_blueprint(settings: Settings, catalog: Catalog) -> Blueprint:
     async def login_form(request: Request) -> HTTPResponse:
         token = secrets.token_urlsafe(24)
         resp = render("login.html", None, csrf=token, next=_safe_next(request.args.get("siguiente")), error=None)
-        _set_cookie(request, resp, LOGIN_CSRF_COOKIE, token, 3600)
+        _set_cookie(proxies.scheme(request), resp, LOGIN_CSRF_COOKIE, token, 3600)
         return resp
 
     @bp.post("/entrar")
@@ -193,20 +212,27 @@ def review_blueprint(settings: Settings, catalog: Catalog) -> Blueprint:
         username = (form.get("usuario") or "").strip()
         target = _safe_next(form.get("siguiente"))
         cookie_token = request.cookies.get(LOGIN_CSRF_COOKIE) or ""
-        if not cookie_token or not secrets.compare_digest(cookie_token, form.get("csrf") or ""):
+        if not same_token(cookie_token, form.get("csrf")):
             return render("login.html", None, status=403, csrf=cookie_token, next=target,
                           error="La sesión del formulario caducó. Vuelve a intentarlo.")
-        if accounts.throttled(username, _client_address(request)):
-            return render("login.html", None, status=429, csrf=cookie_token, next=target, username=username,
-                          error="Demasiados intentos fallidos. Espera 15 minutos antes de volver a intentarlo.")
-        session = accounts.login(username, form.get("clave") or "", _client_address(request))
+        shown = username[:USERNAME_LENGTH]  # typed back into the form; no account has a longer name
+        try:
+            session = accounts.login(username, form.get("clave") or "", proxies.client_network(request))
+        except LoginThrottled as wait:
+            resp = render("login.html", None, status=429, csrf=cookie_token, next=target, username=shown,
+                          error=f"Demasiados intentos fallidos. {_wait_text(wait.seconds)}")
+            resp.headers["Retry-After"] = str(wait.seconds)
+            return resp
         if session is None:
             left = accounts.attempts_left(username)
-            warning = f" Te quedan {left} intento{'s' if left != 1 else ''} antes de un bloqueo de 15 minutos." if left <= 3 else ""
-            return render("login.html", None, status=401, csrf=cookie_token, next=target, username=username,
+            warning = ""
+            if left <= 3:
+                warning = (f" Te queda{'n' if left != 1 else ''} {left} intento{'s' if left != 1 else ''}; "
+                           "después, cada intento fallido alarga la espera antes del siguiente.")
+            return render("login.html", None, status=401, csrf=cookie_token, next=target, username=shown,
                           error="Usuario o contraseña incorrectos." + warning)
         resp = _security_headers(response.redirect(target))
-        _set_cookie(request, resp, SESSION_COOKIE, session.token, int(accounts.session_length.total_seconds()))
+        _set_cookie(proxies.scheme(request), resp, SESSION_COOKIE, session.token, int(accounts.session_length.total_seconds()))
         del resp.cookies[LOGIN_CSRF_COOKIE]
         return resp
 

@@ -38,6 +38,9 @@ class Attachment:
     size: int = 0
     url: Optional[str] = None
     path: Optional[str] = None
+    # The attachment store's id: the delivery worker reads the file through
+    # the store by this id, never by a path a slot could have been given.
+    id: Optional[str] = None
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> "Attachment":
@@ -47,6 +50,7 @@ class Attachment:
             size=int(raw.get("size") or 0),
             url=raw.get("url"),
             path=raw.get("path"),
+            id=str(raw["id"]) if raw.get("id") else None,
         )
 
 

@@ -26,6 +26,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from bot.attachments import AttachmentStore, StoredAttachment, attachment_id_of
 from bot.catalog import Catalog, get_catalog
 from bot.privacy import mask_cards
 from bot.settings import Settings, env_seconds
@@ -170,12 +171,14 @@ class TicketDelivery:
         catalog: Optional[Catalog] = None,
         transcripts: Optional[Callable[[Ticket], str]] = None,
         settings: Optional[OutboxSettings] = None,
+        attachments: Optional[AttachmentStore] = None,
     ) -> None:
         self.store = store
         self.client = client
         self.mapping = mapping
         self.catalog = catalog or get_catalog()
         self.settings = settings or OutboxSettings()
+        self.attachments = attachments or AttachmentStore.from_settings(self.catalog)
         self.customers = Customers(client, client.config.create_customers)
         if transcripts is None:
             reader = TrackerReader.from_settings()
@@ -299,7 +302,13 @@ class TicketDelivery:
         return key
 
     def _attach(self, claim: Claim, jsm_key: str) -> list[str]:
-        """Upload the customer's files (temporary file, then attach); returns notes for missing ones."""
+        """Upload the customer's files (temporary file, then attach); returns notes for missing ones.
+
+        A ticket's attachment record is only a reference: the file is looked
+        up by id in the attachment store and must be that conversation's,
+        at the recorded place under the store's root. Whoever can set slots
+        must not be able to send a server file (a token, /etc/passwd) to JSM.
+        """
         ticket = claim.ticket
         already = set(self.client.attachment_names(jsm_key)) if claim.progress.get("attachments_sent") else set()
         files: list[tuple[str, str, bytes]] = []
@@ -307,17 +316,30 @@ class TicketDelivery:
         for attachment in ticket.attachments:
             if attachment.name in already:
                 continue
-            path = Path(attachment.path) if attachment.path else None
-            if path is None or not path.is_file():
+            stored = self.attachments.for_ticket(attachment, ticket.conversation_id)
+            data = self._read(stored) if stored is not None else None
+            if data is None:
+                if stored is None:
+                    logger.warning(
+                        "%s: attachment %s is not a stored file of this conversation at its recorded path; skipped",
+                        ticket.key, attachment_id_of(attachment) or "(no id)",
+                    )
                 notes.append(f"El adjunto «{attachment.name}» ya no estaba disponible en el asistente.")
                 continue
-            files.append((attachment.name, attachment.content_type, path.read_bytes()))
+            files.append((attachment.name, stored.content_type, data))
         if files:
             temporary = self.client.attach_temporary_files(files)
             self.store.record_progress(claim, attachments_sent=True)
             self.client.add_attachments(jsm_key, temporary, public=True)
         self.store.record_progress(claim, attachments_done=True, attachment_notes=notes)
         return notes
+
+    def _read(self, stored: StoredAttachment) -> Optional[bytes]:
+        try:
+            return self.attachments.read(stored)
+        except OSError as exc:
+            logger.warning("attachment %s unreadable: %s", stored.id, exc.__class__.__name__)
+            return None
 
     def _comment(self, claim: Claim, jsm_key: str, type_mapping: TypeMapping, notes: list[str]) -> None:
         """The transcript as an internal comment (public: false): agents only."""

@@ -1,8 +1,8 @@
 """The embedded ticket store: SQLAlchemy over SQLite by default, any URL otherwise.
 
-Creation is idempotent on a caller-supplied key (conversation + confirming
-message), so a retried action never opens a second ticket for one
-confirmation. The human-readable key (ECO-000123) derives from the row id,
+Creation is idempotent on a caller-supplied key (conversation + the
+confirmation's id), so neither a retried action nor a «sí» repeated after a
+lost reply opens a second ticket for one confirmation. The human-readable key (ECO-000123) derives from the row id,
 which every SQL backend hands out without races.
 
 The same table is the outbox towards Jira Service Management: a ticket is

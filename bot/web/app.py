@@ -8,9 +8,13 @@ channels carry text, not files.
 
 from __future__ import annotations
 
+import ipaddress
+import math
 import os
+import time
+from collections import deque
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 from urllib.parse import urlsplit
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -18,8 +22,10 @@ from sanic import Sanic, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.attachments import AttachmentRefused, AttachmentStore
+from bot.attachments import AttachmentRefused, AttachmentStore, UploadLimits, sweep_periodically
 from bot.catalog import Catalog, get_catalog
+from bot.channels.web_session import SessionSigner
+from bot.review.proxies import TrustedProxies
 from bot.settings import PROJECT_ROOT, Settings
 
 HERE = Path(__file__).resolve().parent
@@ -57,8 +63,80 @@ def _cors(request: Request, resp: HTTPResponse, origins: set[str]) -> HTTPRespon
         resp.headers["Access-Control-Allow-Origin"] = origin
         resp.headers["Vary"] = "Origin"
         resp.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
-        resp.headers["Access-Control-Allow-Headers"] = "Content-Type"
+        resp.headers["Access-Control-Allow-Headers"] = "Content-Type, X-Sesion-Chat"
     return resp
+
+
+# ------------------------------------------------------------------ uploads
+SESSION_INVALID = "La sesión del chat no es válida; recarga la página."
+UPLOAD_RATE_LIMITED = "Estás enviando archivos demasiado rápido. Espera un momento e inténtalo de nuevo."
+# AttachmentRefused code -> HTTP status of the refusal.
+UPLOAD_REFUSAL_STATUS = {"too_large": 413, "type_not_allowed": 415, "quota_bytes": 413, "quota_files": 429}
+
+
+def client_key(request: Request, proxies: TrustedProxies) -> str:
+    """The client's address as our proxies report it (``PROXIES_COUNT``), IPv6 folded to its /64.
+
+    With PROXIES_COUNT=0 (the default) it is the socket peer: a made-up
+    X-Forwarded-For changes nothing. One IPv6 customer holds a whole /64, so
+    counting single addresses would let them rotate past any limit.
+    """
+    address = proxies.client_address(request).strip("[]")
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address[:100]
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.IPv6Network(f"{parsed}/64", strict=False))
+    return str(parsed)
+
+
+class UploadRateLimit:
+    """At most ``per_minute`` uploads per client address in any 60 seconds; 0 turns it off.
+
+    The count lives in this process's memory: it is per web server process
+    (``python -m bot web`` runs one). Several processes behind a balancer
+    admit that many times the rate, and a restart forgets the counts.
+    """
+
+    WINDOW = 60.0
+
+    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.per_minute = per_minute
+        self.clock = clock
+        self._recent: dict[str, deque[float]] = {}
+        self._tidy_at = 1024
+
+    def admit(self, client: str) -> float:
+        """0 when the upload may go ahead (it is counted), else the seconds until it may."""
+        if self.per_minute <= 0:
+            return 0.0
+        now = self.clock()
+        times = self._recent.get(client)
+        if times is None:
+            if len(self._recent) >= self._tidy_at:
+                self._forget_idle(now)
+            times = self._recent[client] = deque()
+        while times and times[0] <= now - self.WINDOW:
+            times.popleft()
+        if len(times) >= self.per_minute:
+            return max(times[0] + self.WINDOW - now, 0.001)
+        times.append(now)
+        return 0.0
+
+    def _forget_idle(self, now: float) -> None:
+        """Drop clients idle for a window; amortised, so many clients never make each upload slow."""
+        for client in [c for c, t in self._recent.items() if not t or t[-1] <= now - self.WINDOW]:
+            del self._recent[client]
+        self._tidy_at = max(1024, 2 * len(self._recent))
+
+
+def upload_session(request: Request) -> str:
+    """The widget's signed session: form field ``sesion`` or header ``X-Sesion-Chat``."""
+    token = request.form.get("sesion") if request.form else None
+    return str(token or request.headers.get("X-Sesion-Chat") or "")
 
 
 def _static(name: str, content_type: str) -> HTTPResponse:
@@ -78,10 +156,28 @@ def create_app(
     catalog = catalog or get_catalog()
     store = AttachmentStore.from_settings(catalog)
     origins = allowed_origins(settings)
+    signer = SessionSigner.from_env(settings.data_dir)
     pages = templates()
     app = Sanic(name)
     app.config.REQUEST_MAX_SIZE = store.policy.max_bytes + 1024 * 1024  # multipart overhead
     app.ctx.settings = settings
+    # The review app's reading of PROXIES_COUNT, not app.config: that would also
+    # change the scheme and host every other route believes.
+    proxies = TrustedProxies.from_env()
+    upload_rate = UploadRateLimit((store.limits or UploadLimits()).rate_per_minute)
+    app.ctx.attachments = store  # tests set its clock and upload_rate's
+    app.ctx.upload_rate = upload_rate
+
+    @app.after_server_start
+    async def start_attachment_sweep(app_: Sanic, _loop: Any) -> None:
+        """Files no ticket took are removed in the background (bot/attachments.py)."""
+        app_.ctx.attachment_sweep = app_.loop.create_task(sweep_periodically(store))
+
+    @app.before_server_stop
+    async def stop_attachment_sweep(app_: Sanic, _loop: Any) -> None:
+        task = getattr(app_.ctx, "attachment_sweep", None)
+        if task is not None:
+            task.cancel()
 
     @app.get("/")
     async def index(request: Request) -> HTTPResponse:
@@ -134,6 +230,18 @@ def create_app(
         }
         return _cors(request, response.json(data), origins)
 
+    @app.route("/api/sesion", methods=["OPTIONS"])
+    async def session_preflight(request: Request) -> HTTPResponse:
+        return _cors(request, response.empty(), origins)
+
+    @app.post("/api/sesion")
+    async def new_session(request: Request) -> HTTPResponse:
+        """A new signed conversation id for a widget: the only way into the web chat."""
+        origin = (request.headers.get("origin") or "").rstrip("/")
+        if origin and origin not in origins:
+            return response.json({"error": "Este sitio no puede abrir conversaciones con el asistente."}, status=403)
+        return _cors(request, response.json({"session_id": signer.issue()}, status=201, headers={"Cache-Control": "no-store"}), origins)
+
     @app.route("/api/adjuntos", methods=["OPTIONS"])
     async def upload_preflight(request: Request) -> HTTPResponse:
         return _cors(request, response.empty(), origins)
@@ -143,15 +251,26 @@ def create_app(
         origin = (request.headers.get("origin") or "").rstrip("/")
         if origin and origin not in origins:
             return response.json({"error": "Este sitio no puede enviar archivos al asistente."}, status=403)
+        wait = upload_rate.admit(client_key(request, proxies))
+        if wait:
+            limited = response.json(
+                {"error": UPLOAD_RATE_LIMITED, "code": "rate_limited"}, status=429, headers={"Retry-After": str(math.ceil(wait))}
+            )
+            return _cors(request, limited, origins)
+        owner = signer.verify(upload_session(request))
+        if owner is None:
+            return _cors(request, response.json({"error": SESSION_INVALID, "code": "session"}, status=401), origins)
         files = request.files.getlist("archivo") if request.files else None
         if not files:
             return _cors(request, response.json({"error": "No recibí ningún archivo."}, status=400), origins)
         upload = files[0]
         try:
-            stored = store.save(upload.name, upload.type, upload.body)
+            stored = store.save(upload.name, upload.type, upload.body, owner=owner)
         except AttachmentRefused as refused:
-            status = 413 if refused.code == "too_large" else 415 if refused.code == "type_not_allowed" else 400
-            return _cors(request, response.json({"error": refused.message, "code": refused.code}, status=status), origins)
+            status = UPLOAD_REFUSAL_STATUS.get(refused.code, 400)
+            headers = {"Retry-After": str(math.ceil(refused.retry_after))} if status == 429 and refused.retry_after else None
+            refusal = response.json({"error": refused.message, "code": refused.code}, status=status, headers=headers)
+            return _cors(request, refusal, origins)
         data: dict[str, Any] = {
             "id": stored.id,
             "name": stored.name,

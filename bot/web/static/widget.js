@@ -51,6 +51,9 @@
     confirmNewChat: "¿Empezar una conversación nueva? Se borrará la conversación de esta pantalla.",
     sendChoice: "Enviar mensaje",
     attached: "Archivo adjunto",
+    sessionLost: "La conversación anterior no se pudo recuperar; empezamos una nueva.",
+    sessionError: "No pude abrir la conversación con el asistente. Reintentando…",
+    sessionBroken: "El asistente no acepta la sesión de este chat. Recarga la página o avisa a la mesa de ayuda.",
   };
 
   // Card numbers (Luhn-valid runs of 13-19 digits) never stay on screen or in
@@ -314,15 +317,51 @@
     if (message.text || message.buttons || message.image) addMessage(message);
   }
 
+  // The conversation id is issued and signed by the web server; Rasa's
+  // socket.io channel refuses any other, so nobody can write into a
+  // conversation they were not given.
+  var freshRefusals = 0;
+  function requestSession() {
+    if (state.sessionId) { socket.emit("session_request", { session_id: state.sessionId }); return; }
+    fetch(base + "/api/sesion", { method: "POST" }).then(function (r) {
+      if (!r.ok) throw new Error("HTTP " + r.status);
+      return r.json();
+    }).then(function (data) {
+      state.sessionId = String(data.session_id || "");
+      saveState();
+      socket.emit("session_request", { session_id: state.sessionId });
+    }).catch(function () {
+      banner.textContent = T.sessionError;
+      banner.hidden = false;
+      setTimeout(function () { if (socket && socket.connected) requestSession(); }, 5000);
+    });
+  }
+
   function connect() {
     socket = window.io(config.rasaUrl, { path: "/socket.io", transports: ["websocket", "polling"] });
     socket.on("connect", function () {
       banner.hidden = true;
-      socket.emit("session_request", { session_id: state.sessionId });
+      requestSession();
+    });
+    socket.on("session_refused", function () {
+      setTyping(false);
+      var hadConversation = state.messages.length > 0;
+      if (!hadConversation && ++freshRefusals > 1) {
+        banner.textContent = T.sessionBroken;
+        banner.hidden = false;
+        return;
+      }
+      state = { sessionId: null, messages: [] };
+      saveState();
+      greeted = false;
+      renderAll();
+      if (hadConversation) notice(T.sessionLost);
+      requestSession();
     });
     socket.on("session_confirm", function (sessionId) {
       var id = typeof sessionId === "string" ? sessionId : sessionId && sessionId.session_id;
       if (id && id !== state.sessionId) { state.sessionId = id; saveState(); }
+      freshRefusals = 0;
       flush();
       greetIfNew();
     });
@@ -344,10 +383,13 @@
       notice(T.tooLarge(file.name, humanSize(uploadConfig.max_bytes)));
       return;
     }
+    if (!state.sessionId) { notice(T.uploadFailed); return; }
     var body = new FormData();
     body.append("archivo", file, file.name);
+    body.append("sesion", state.sessionId);
     var request = new XMLHttpRequest();
     request.open("POST", base + "/api/adjuntos");
+    request.setRequestHeader("X-Sesion-Chat", state.sessionId);
     request.upload.addEventListener("progress", function (event) {
       if (event.lengthComputable) typing.textContent = T.uploading + " " + Math.round((event.loaded / event.total) * 100) + " %";
     });
