@@ -20,12 +20,13 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 export SQLALCHEMY_SILENCE_UBER_WARNING ?= 1
 export RASA_TELEMETRY_ENABLED ?= false
 
-.PHONY: help install sync train run test clean bench-nlu bench-load
+.PHONY: help install sync train run lint test clean bench-nlu bench-load
 
 help:
 	@echo "make run    instala, entrena si hace falta y arranca el asistente (Ctrl-C para detener)"
 	@echo "make test   instala, entrena si hace falta y ejecuta todas las pruebas"
 	@echo "make train  solo entrena el modelo (si cambiaron los datos)"
+	@echo "make lint   ruff (estilo y formato) y mypy (tipos) sobre bot/ y actions/; make test lo corre primero"
 	@echo "make bench-nlu  mide el NLU en el conjunto de evaluación frente al pipeline por defecto de Rasa"
 	@echo "make bench-load mide mensajes/s y latencias con 10 y 200 clientes a la vez, frente a /model/parse"
 	@echo "make clean  borra el entorno, los modelos y los datos locales"
@@ -60,9 +61,15 @@ train: $(MODEL)
 run: $(MODEL) $(WIDGET_DEPS)
 	$(PY) -m bot run
 
+# The static gate: fails fast, before any training.
+lint: $(STAMP)
+	$(PY) -m ruff check bot actions
+	$(PY) -m ruff format --check bot actions
+	$(PY) -m mypy
+
 # The suite runs against the embedded default and against real PostgreSQL and
 # Redis servers, which scripts/ensure-services.sh installs and starts.
-test: $(MODEL) $(WIDGET_DEPS)
+test: lint $(MODEL) $(WIDGET_DEPS)
 	@CHROMIUM=$$(scripts/ensure-chromium.sh) && export CHROMIUM && \
 	  services=$$(scripts/ensure-services.sh) && eval "$$services" && export TEST_POSTGRES_URL TEST_REDIS_URL && \
 	  $(PY) -m pytest

@@ -1,8 +1,14 @@
 """Rasa custom actions: thin adapters from the tracker to ``bot.dialogue``.
 
-Each action builds a ``Turn`` from the tracker, calls one function of the bot
-package, sends its messages and returns its slot updates. No decision is made
-here, so the logic is tested without an action server.
+Each action builds a ``Turn`` from the tracker, calls one function of the
+dialogue with the services it needs, sends its messages and returns its slot
+updates. No decision is made here, so the logic is tested without an action
+server.
+
+The actions are built once, when the action server starts
+(``bot/action_server.py``), with the process's ``Services``, and registered
+as instances; rasa_sdk's scan of the package is not used (it would build
+them without their services).
 """
 
 from __future__ import annotations
@@ -10,34 +16,38 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from abc import ABC, abstractmethod
-from functools import lru_cache
-from typing import Any, Dict, Iterable, List, Mapping, Text, Tuple
+from dataclasses import dataclass
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Text, Tuple
 
-from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActiveLoop, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from bot.attachments import AttachmentStore
-from bot.catalog import get_catalog
+from bot.catalog import Catalog
 from bot.dialogue import form, navigation, prompts, requests, status, submit
+from bot.dialogue.ports import AttachmentResolver, LiveStatus, StatusMailer, TicketRepository
+from bot.dialogue.slots import FALLBACK_COUNT, REQUESTED_SLOT
 from bot.dialogue.turn import Say, Turn
-from bot.tickets import TicketStore
 
 FORM_NAME = "ticket_form"
 
 
-@lru_cache(maxsize=1)
-def ticket_store() -> TicketStore:
-    return TicketStore.from_settings()
+@dataclass(frozen=True)
+class Services:
+    """What the actions hand to the dialogue, built once per process when the action server starts.
+
+    ``live`` is None unless JSM is the help desk; ``postman`` is None when mail is off.
+    """
+
+    catalog: Catalog
+    tickets: TicketRepository
+    attachments: AttachmentResolver
+    live: Optional[LiveStatus] = None
+    postman: Optional[StatusMailer] = None
 
 
-@lru_cache(maxsize=1)
-def attachment_store() -> AttachmentStore:
-    return AttachmentStore.from_settings()
-
-
-def turn_of(tracker: Tracker) -> Turn:
+def turn_of(tracker: Tracker, attachments: AttachmentResolver) -> Turn:
     """The latest turn, with attachment references resolved against the store.
 
     Only this conversation's files resolve: an id seen elsewhere (another
@@ -47,7 +57,7 @@ def turn_of(tracker: Tracker) -> Turn:
     references = turn.metadata.get("attachments")
     if not references:
         return turn
-    metadata = {**turn.metadata, "attachments": attachment_store().resolve(references, owner=tracker.sender_id)}
+    metadata = {**turn.metadata, "attachments": attachments.resolve(references, owner=tracker.sender_id)}
     return dataclasses.replace(turn, metadata=metadata)
 
 
@@ -61,74 +71,104 @@ def slot_events(updates: Mapping[str, Any]) -> List[EventType]:
     return [SlotSet(key, value) for key, value in updates.items()]
 
 
-class ValidateTicketForm(FormValidationAction):
-    """Runs ``bot.dialogue.form.step``: extraction, validation and the next question.
+class ServedAction(Action):
+    """An action of this project: named by ``action_name``, built with the process's services."""
 
-    The question is sent here too, so a form turn costs Rasa one call to the
-    action server (there are no ``action_ask_*`` actions).
-    """
+    action_name = ""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
 
     def name(self) -> Text:
-        return f"validate_{FORM_NAME}"
+        return self.action_name
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> List[EventType]:
-        catalog = get_catalog()
-        step = form.step(turn_of(tracker), tracker.slots, catalog, tracker.slots_to_validate(), attachment_store())
+
+class ValidateTicketForm(ServedAction):
+    """The whole ticket form, run by ``bot.dialogue.form.step``: extraction, validation and the next question.
+
+    A plain ``Action`` answering Rasa's form (``rasa/core/actions/forms.py``),
+    which calls ``validate_ticket_form`` on every form turn and reads what it
+    returns. The contract, in one place:
+
+    - What Rasa sends: the tracker's events up to a synthetic
+      ``ActionExecuted(ticket_form)``, then ``SlotSet`` candidates (slots
+      filled before activation, or by ``action_extract_slots`` since the user
+      message). ``Turn.from_tracker`` reads from those events whether the
+      message opened the request (``action_start_request`` ran after it),
+      answers the form's question, or was already handled by a rule before
+      the form resumed (``bot.dialogue.turn.turn_mode``).
+    - No events: the message is no answer (cancel, a side question). Having
+      extracted and validated nothing for the requested slot, Rasa rejects
+      the form for this turn (``ActionExecutionRejection``) and the policies
+      pick a rule; the form runs again afterwards, as a resumed turn.
+    - Otherwise: a ``SlotSet`` for every slot filled, normalised or emptied,
+      plus ``SlotSet("requested_slot", next)``. Rasa asks nothing itself
+      (there are no ``utter_ask_*`` responses nor ``action_ask_*`` actions):
+      the question is among this action's messages, so a form turn costs one
+      call to the action server. ``requested_slot`` None ends the form and
+      the rules create the ticket.
+
+    Rasa SDK's ``FormValidationAction`` hooks (``required_slots``,
+    ``validate_<slot>``) are deliberately not used: the catalog decides the
+    slots per request type and the form reads the whole message at once.
+    """
+
+    action_name = f"validate_{FORM_NAME}"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
+        catalog, files = self.services.catalog, self.services.attachments
+        step = form.step(turn_of(tracker, files), tracker.slots, catalog, tracker.slots_to_validate(), files)
         if step.reject:
             return []  # not an answer: Rasa rejects the form and a rule takes the turn
         say(dispatcher, prompts.step_messages(step, tracker.slots, catalog))
-        return slot_events(step.updates) + [SlotSet("requested_slot", step.next_slot)]
+        return slot_events(step.updates) + [SlotSet(REQUESTED_SLOT, step.next_slot)]
 
 
 Outcome = Tuple[Mapping[str, Any], List[Say]]
 
 
-class DialogueAction(Action, ABC):
+class DialogueAction(ServedAction, ABC):
     """An action whose whole behaviour is one ``bot.dialogue`` call.
 
     Subclasses name the action and implement ``respond``; running it sends the
     messages and returns the slot updates.
     """
 
-    action_name = ""
-
-    def name(self) -> Text:
-        return self.action_name
-
     @abstractmethod
     def respond(self, turn: Turn, tracker: Tracker) -> Outcome:
         """Slot updates and messages for this turn."""
 
-    def extra_events(self, tracker: Tracker) -> List[EventType]:
+    def extra_events(self, tracker: Tracker, updates: Mapping[str, Any]) -> List[EventType]:
         return []
 
+    async def outcome(self, tracker: Tracker) -> Outcome:
+        return self.respond(turn_of(tracker, self.services.attachments), tracker)
+
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
-        updates, says = self.respond(turn_of(tracker), tracker)
+        updates, says = await self.outcome(tracker)
         say(dispatcher, says)
-        return slot_events(updates) + self.extra_events(tracker)
+        return slot_events(updates) + self.extra_events(tracker, updates)
 
 
 class ActionStartRequest(DialogueAction):
     action_name = "action_start_request"
 
     def respond(self, turn: Turn, tracker: Tracker) -> Outcome:
-        return requests.start_request(turn, tracker.slots, get_catalog())
+        return requests.start_request(turn, tracker.slots, self.services.catalog)
 
 
 class ActionRedirectRetired(DialogueAction):
     action_name = "action_redirect_retired"
 
     def respond(self, turn: Turn, tracker: Tracker) -> Outcome:
-        return requests.offer_redirect(turn, get_catalog())
+        return requests.offer_redirect(turn, self.services.catalog)
 
 
 class ActionDeclineOffer(DialogueAction):
     action_name = "action_decline_offer"
 
     def respond(self, turn: Turn, tracker: Tracker) -> Outcome:
-        return requests.decline_offer(tracker.slots, get_catalog())
+        return requests.decline_offer(tracker.slots, self.services.catalog)
 
 
 def _form_active(tracker: Tracker) -> bool:
@@ -139,9 +179,9 @@ class ActionCancelRequest(DialogueAction):
     action_name = "action_cancel_request"
 
     def respond(self, turn: Turn, tracker: Tracker) -> Outcome:
-        return requests.cancel(tracker.slots, _form_active(tracker), get_catalog())
+        return requests.cancel(tracker.slots, _form_active(tracker), self.services.catalog)
 
-    def extra_events(self, tracker: Tracker) -> List[EventType]:
+    def extra_events(self, tracker: Tracker, updates: Mapping[str, Any]) -> List[EventType]:
         return [ActiveLoop(None)] if _form_active(tracker) else []
 
 
@@ -149,77 +189,76 @@ class ActionCreateTicket(DialogueAction):
     action_name = "action_create_ticket"
 
     def respond(self, turn: Turn, tracker: Tracker) -> Outcome:
-        return submit.submit(tracker.slots, turn, get_catalog(), ticket_store(), attachment_store())
+        s = self.services
+        return submit.submit(tracker.slots, turn, s.catalog, s.tickets, s.attachments)
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
-        updates, says = self.respond(turn_of(tracker), tracker)
-        say(dispatcher, says)
+    def extra_events(self, tracker: Tracker, updates: Mapping[str, Any]) -> List[EventType]:
         # A refused ticket sends the request back to the form, which asks the refused field.
-        return slot_events(updates) + ([ActiveLoop(FORM_NAME)] if submit.reopens_form(updates) else [])
+        return [ActiveLoop(FORM_NAME)] if submit.reopens_form(updates) else []
 
 
 class ActionCheckStatus(DialogueAction):
     action_name = "action_check_status"
 
     def respond(self, turn: Turn, tracker: Tracker) -> Outcome:
-        return status.status_lookup(turn, tracker.slots, get_catalog(), ticket_store())
+        s = self.services
+        return status.status_lookup(turn, tracker.slots, s.catalog, s.tickets, s.live, s.postman)
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
+    async def outcome(self, tracker: Tracker) -> Outcome:
         # The status may come live from JSM (seconds): off the event loop, so
         # other customers' actions are not held up meanwhile. Status mails go
-        # on the mail threads (bot.mail.Postman), never delaying the answer.
-        updates, says = await asyncio.get_running_loop().run_in_executor(None, self.respond, turn_of(tracker), tracker)
-        say(dispatcher, says)
-        return slot_events(updates)
+        # on the mail threads (the postman), never delaying the answer.
+        turn = turn_of(tracker, self.services.attachments)
+        return await asyncio.get_running_loop().run_in_executor(None, self.respond, turn, tracker)
 
 
 class ActionGreet(DialogueAction):
     action_name = "action_greet"
 
     def respond(self, turn: Turn, tracker: Tracker) -> Outcome:
-        return {}, navigation.greet(get_catalog())
+        return {}, navigation.greet(self.services.catalog)
 
 
 class ActionShowMenu(DialogueAction):
     action_name = "action_show_menu"
 
     def respond(self, turn: Turn, tracker: Tracker) -> Outcome:
-        return {"fallback_count": 0}, navigation.categories_menu(get_catalog())
+        return {FALLBACK_COUNT: 0}, navigation.categories_menu(self.services.catalog)
 
 
 class ActionChooseCategory(DialogueAction):
     action_name = "action_choose_category"
 
     def respond(self, turn: Turn, tracker: Tracker) -> Outcome:
-        return {}, navigation.choose_category(turn, get_catalog())
+        return {}, navigation.choose_category(turn, self.services.catalog)
 
 
 class ActionSuggestRequestTypes(DialogueAction):
     action_name = "action_suggest_request_types"
 
     def respond(self, turn: Turn, tracker: Tracker) -> Outcome:
-        return requests.low_confidence(turn, tracker.slots, get_catalog())
+        return requests.low_confidence(turn, tracker.slots, self.services.catalog)
 
 
 class ActionOther(DialogueAction):
     action_name = "action_other"
 
     def respond(self, turn: Turn, tracker: Tracker) -> Outcome:
-        return {}, navigation.other(get_catalog())
+        return {}, navigation.other(self.services.catalog)
 
 
 class ActionExplainRequestType(DialogueAction):
     action_name = "action_explain_request_type"
 
     def respond(self, turn: Turn, tracker: Tracker) -> Outcome:
-        return {}, navigation.explain(turn, get_catalog())
+        return {}, navigation.explain(turn, self.services.catalog)
 
 
 class ActionFormHelp(DialogueAction):
     action_name = "action_form_help"
 
     def respond(self, turn: Turn, tracker: Tracker) -> Outcome:
-        return {}, navigation.form_help(tracker.slots, get_catalog())
+        return {}, navigation.form_help(tracker.slots, self.services.catalog)
 
 
 class ActionContactOutsideForm(DialogueAction):
@@ -229,23 +268,42 @@ class ActionContactOutsideForm(DialogueAction):
     action_name = "action_contact_outside_form"
 
     def respond(self, turn: Turn, tracker: Tracker) -> Outcome:
-        return requests.contact_outside_form(turn, tracker.slots, get_catalog())
+        return requests.contact_outside_form(turn, tracker.slots, self.services.catalog)
 
 
 class ActionReceiveAttachment(DialogueAction):
     action_name = "action_receive_attachment"
 
     def respond(self, turn: Turn, tracker: Tracker) -> Outcome:
-        return requests.receive_attachment(turn, tracker.slots, get_catalog())
+        return requests.receive_attachment(turn, tracker.slots, self.services.catalog)
+
+
+# Every action the domain declares (tests/test_consistency.py checks both lists agree).
+ACTIONS: tuple[type[ServedAction], ...] = (
+    ValidateTicketForm,
+    ActionStartRequest,
+    ActionRedirectRetired,
+    ActionDeclineOffer,
+    ActionCancelRequest,
+    ActionCreateTicket,
+    ActionCheckStatus,
+    ActionGreet,
+    ActionShowMenu,
+    ActionChooseCategory,
+    ActionSuggestRequestTypes,
+    ActionOther,
+    ActionExplainRequestType,
+    ActionFormHelp,
+    ActionContactOutsideForm,
+    ActionReceiveAttachment,
+)
+
+
+def all_actions(services: Services) -> list[ServedAction]:
+    """One instance of every action, sharing the process's services."""
+    return [cls(services) for cls in ACTIONS]
 
 
 def _registered() -> Dict[str, type]:
     """Every action class by name; used by tests to check the domain lists them all."""
-    found: Dict[str, type] = {}
-    pending: list[type] = [Action]
-    while pending:
-        for cls in pending.pop().__subclasses__():
-            pending.append(cls)
-            if cls.__module__ == __name__ and cls is not DialogueAction:
-                found[cls().name()] = cls
-    return found
+    return {cls.action_name: cls for cls in ACTIONS}

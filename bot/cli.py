@@ -70,7 +70,7 @@ def cmd_bench_nlu(args: argparse.Namespace) -> int:
 def cmd_bench_load(args: argparse.Namespace) -> int:
     from bot.bench_load import run
 
-    return run(args.customers)
+    return run(args.customers, messages=args.messages)
 
 
 def cmd_web(args: argparse.Namespace) -> int:
@@ -94,9 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
     catalog.add_argument("--json", action="store_true", help="salida JSON")
     catalog.set_defaults(func=cmd_catalog)
 
+    from bot.review.links import ticket_links
     from bot.tickets.cli import register as register_tickets
 
-    register_tickets(sub)
+    register_tickets(sub, review_links=ticket_links)
 
     from bot.review.cli import register as register_review
 
@@ -108,12 +109,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("bench", help="benchmarks")
     bench_sub = bench.add_subparsers(dest="bench_command", required=True)
-    bench_nlu = bench_sub.add_parser("nlu", help="NLU en el conjunto de evaluación, frente al pipeline por defecto de Rasa")
+    bench_nlu = bench_sub.add_parser(
+        "nlu", help="NLU en el conjunto de evaluación, frente al pipeline por defecto de Rasa"
+    )
     bench_nlu.add_argument("--out", default="results/bench-nlu", help="carpeta de resultados")
     bench_nlu.add_argument("--no-baseline", action="store_true", help="no entrenar el pipeline por defecto")
     bench_nlu.set_defaults(func=cmd_bench_nlu)
-    bench_load = bench_sub.add_parser("load", help="clientes simultáneos completando un ticket por REST, frente a /model/parse")
-    bench_load.add_argument("--customers", type=int, nargs="+", default=[10, 200], help="cuántos clientes a la vez (por defecto 10 y 200)")
+    bench_load = bench_sub.add_parser(
+        "load", help="clientes simultáneos completando un ticket por REST, frente a /model/parse"
+    )
+    bench_load.add_argument(
+        "--customers", type=int, nargs="+", default=[10, 200], help="cuántos clientes a la vez (por defecto 10 y 200)"
+    )
+    bench_load.add_argument(
+        "--messages",
+        type=int,
+        default=800,
+        help="mensajes por medición (por defecto 800; menos para una prueba rápida)",
+    )
     bench_load.set_defaults(func=cmd_bench_load)
 
     web = sub.add_parser("web", help="servidor web: página de chat, widget y adjuntos (WEB_PORT)")

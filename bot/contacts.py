@@ -96,7 +96,8 @@ def find_contacts(text: str, countries: Sequence[str]) -> list[Found]:
 # Words around contact data that say nothing about the customer's problem.
 CONTACT_FILLER = frozenset(
     "mi mis es son soy el la los y o de del a al correo mail email e-mail cel celular tel telefono "
-    "teléfono numero número whatsapp contacto datos nombre me llamo gracias hola buenas buenos buen dia dias tardes noches".split()
+    "teléfono numero número whatsapp contacto datos nombre me llamo gracias"
+    " hola buenas buenos buen dia dias tardes noches".split()
 )
 
 

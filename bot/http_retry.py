@@ -5,6 +5,7 @@ worker, a plain process, can use it."""
 from __future__ import annotations
 
 import email.utils
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Optional
 
@@ -30,3 +31,17 @@ def parse_retry_after(value: Optional[str]) -> Optional[float]:
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
     return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how long to retry what a provider says is temporary (429, 5xx, network)."""
+
+    attempts: int = 4
+    backoff_base: float = 1.0  # seconds before the first retry; doubled on each one
+    max_wait: float = 30.0  # never wait longer than this for one retry, whatever Retry-After says
+
+    def delay(self, attempt: int, retry_after: Optional[float]) -> float:
+        """Seconds to wait after failed attempt number ``attempt`` (from 1): Retry-After, else the backoff."""
+        wait = retry_after if retry_after is not None else self.backoff_base * 2 ** (attempt - 1)
+        return min(wait, self.max_wait)

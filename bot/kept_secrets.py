@@ -58,8 +58,3 @@ def kept_secret(data_dir: Path, name: str) -> str:
         finally:
             temporary.unlink(missing_ok=True)
     raise RuntimeError(f"no se pudo crear el secreto {path}")
-
-
-def secret(env_name: str, data_dir: Path, file_name: str) -> str:
-    """``env_name`` from the environment when set, else the kept secret."""
-    return (os.environ.get(env_name) or "").strip() or kept_secret(data_dir, file_name)

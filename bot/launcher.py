@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Optional
 
-from bot.channels import web_session
-from bot.channels.common import CHANNEL_ENV
-from bot.channels.guarded import REST_TOKEN_ENV, REST_TOKEN_FILE
-from bot.kept_secrets import kept_secret, private_dir, secret
+from bot.channels.common import CREDENTIALS_FILE, credential_variables
+from bot.kept_secrets import private_dir
 from bot.settings import PROJECT_ROOT, Settings, quiet_rasa_env
+from bot.settings.secrets import REST_TOKEN_FILE
+from bot.tickets.worker import heartbeat_ok, heartbeat_path
 
 READY_TIMEOUT_S = 300.0
 
@@ -40,35 +40,23 @@ def api_token(settings: Settings) -> str:
     Keeping the generated token in the data directory lets the CLI and tests
     talk to a server started earlier without configuration.
     """
-    return settings.rasa_api_token.strip() or kept_secret(settings.data_dir, "rasa_api_token")
+    return settings.secrets.rasa_api_token
 
 
 def actions_token(settings: Settings) -> str:
     """The shared secret between Rasa and the action server (``ACTIONS_TOKEN``)."""
-    return secret("ACTIONS_TOKEN", settings.data_dir, "actions_token")
+    return settings.secrets.actions_token
 
 
 def rest_token(settings: Settings) -> str:
     """The REST channel's bearer token (``REST_TOKEN``)."""
-    return secret(REST_TOKEN_ENV, settings.data_dir, REST_TOKEN_FILE)
-
-
-def web_session_secret(settings: Settings) -> str:
-    """The key that signs web chat sessions (``WEB_SESSION_SECRET``), shared by Rasa and the web server."""
-    return secret(web_session.SECRET_ENV, settings.data_dir, web_session.SECRET_FILE)
-
-
-def web_origins(settings: Settings) -> tuple[str, ...]:
-    """Origins allowed to call Rasa from a browser: the chat page and ``WEB_ALLOWED_ORIGINS``."""
-    embedding = [o.strip().rstrip("/") for o in os.environ.get("WEB_ALLOWED_ORIGINS", "").split(",") if o.strip()]
-    own = [f"http://localhost:{settings.web_port}", f"http://127.0.0.1:{settings.web_port}"]
-    return tuple(dict.fromkeys(own + embedding))
+    return settings.secrets.rest_token
 
 
 def child_env(settings: Settings) -> dict[str, str]:
     """Environment for the servers: every variable endpoints.yml references is set."""
     env = quiet_rasa_env()
-    for name in CHANNEL_ENV:
+    for name in credential_variables():
         env.setdefault(name, "")  # absent secrets: that channel is off, the rest starts
     env.update(
         {
@@ -78,10 +66,8 @@ def child_env(settings: Settings) -> dict[str, str]:
             "ACTIONS_PORT": str(settings.actions_port),
             "WEB_PORT": str(settings.web_port),
             # Secrets travel by environment, never on a command line (visible in `ps`).
-            "RASA_API_TOKEN": api_token(settings),
-            "ACTIONS_TOKEN": actions_token(settings),
-            REST_TOKEN_ENV: rest_token(settings),
-            web_session.SECRET_ENV: web_session_secret(settings),
+            **settings.secrets.as_env(),
+            "RASA_EXTENSIONS": "on" if settings.runtime.rasa_extensions else "off",
             "TRACKER_DB_URL": settings.tracker_db_url,
             "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
             "PYTHONUNBUFFERED": "1",
@@ -95,7 +81,7 @@ class Server:
     name: str
     command: list[str]
     health_url: str
-    process: Optional[subprocess.Popen] = None  # type: ignore[type-arg]
+    process: Optional[subprocess.Popen[bytes]] = None
 
     def start(self, env: dict[str, str], output: Optional[IO[bytes]]) -> None:
         self.process = subprocess.Popen(
@@ -137,9 +123,9 @@ class WorkerServer(Server):
     heartbeat: Optional[Path] = None
 
     def healthy(self) -> bool:
-        from bot.tickets.outbox import heartbeat_ok
-
-        return self.heartbeat is not None and self.process is not None and heartbeat_ok(self.heartbeat, self.process.pid)
+        return (
+            self.heartbeat is not None and self.process is not None and heartbeat_ok(self.heartbeat, self.process.pid)
+        )
 
 
 @dataclass
@@ -157,7 +143,7 @@ class Servers:
         python = sys.executable
         # The web chat's own origins plus the sites that embed it; never "*".
         # One --cors flag with every origin: argparse keeps only the last flag.
-        origins = self.cors_origins or web_origins(s)
+        origins = self.cors_origins or s.web_origins
         cors = ["--cors", *origins]
         self.servers = [
             Server(
@@ -168,12 +154,19 @@ class Servers:
             Server(
                 "servidor Rasa",
                 [
-                    python, "-m", "bot.rasa_runtime", "run",
+                    python,
+                    "-m",
+                    "bot.rasa_runtime",
+                    "run",
                     "--enable-api",  # its token comes from RASA_API_TOKEN (bot.rasa_runtime)
-                    "--port", str(s.rasa_port),
-                    "--credentials", str(PROJECT_ROOT / "credentials.yml"),
-                    "--endpoints", str(PROJECT_ROOT / "endpoints.yml"),
-                    "--model", str(s.model_path),
+                    "--port",
+                    str(s.rasa_port),
+                    "--credentials",
+                    str(CREDENTIALS_FILE),
+                    "--endpoints",
+                    str(PROJECT_ROOT / "endpoints.yml"),
+                    "--model",
+                    str(s.model_path),
                     *cors,
                 ],
                 f"http://127.0.0.1:{s.rasa_port}/",
@@ -184,11 +177,7 @@ class Servers:
                 f"http://127.0.0.1:{s.web_port}/salud",
             ),
         ]
-        from bot.tickets.jsm import tickets_backend
-
-        if tickets_backend() == "jsm":
-            from bot.tickets.outbox import heartbeat_path
-
+        if s.tickets.uses_jsm:
             self.servers.append(
                 WorkerServer(
                     "proceso de entrega a Jira Service Management",
@@ -201,7 +190,8 @@ class Servers:
     def start(self) -> "Servers":
         if not self.settings.model_path.exists():
             raise LaunchError(
-                f"No existe el modelo {self.settings.model_path}. Ejecuta `make train` (o `make run`, que entrena si hace falta)."
+                f"No existe el modelo {self.settings.model_path}. "
+                "Ejecuta `make train` (o `make run`, que entrena si hace falta)."
             )
         self.check_ports()
         private_dir(self.settings.data_dir)
@@ -300,7 +290,10 @@ def run_foreground(settings: Settings) -> int:
     signal.signal(signal.SIGTERM, _stop)
     try:
         servers.start()
-        print("Arrancando el servidor de acciones, el servidor Rasa y el servidor web (puede tardar un minuto)...", flush=True)
+        print(
+            "Arrancando el servidor de acciones, el servidor Rasa y el servidor web (puede tardar un minuto)...",
+            flush=True,
+        )
         servers.wait_ready()
     except LaunchError as exc:
         print(f"ERROR: {exc}", file=sys.stderr)
@@ -315,9 +308,10 @@ def run_foreground(settings: Settings) -> int:
     print(
         "\nSoporte ecollect está listo:\n"
         f"  Chat web:           http://localhost:{s.web_port}/\n"
-        f"  Revisión (líderes): http://localhost:{s.web_port}/revision/   (cuentas: python -m bot review add-user NOMBRE)\n"
-        f"  API REST (integraciones): curl -H \"Authorization: Bearer $(cat {s.data_dir / REST_TOKEN_FILE})\" \\\n"
-        f"      -d '{{\"sender\": \"cliente-1\", \"message\": \"hola\"}}' http://localhost:{s.rasa_port}/webhooks/rest/webhook\n"
+        f"  Revisión (líderes): http://localhost:{s.web_port}/revision/"
+        "   (cuentas: python -m bot review add-user NOMBRE)\n"
+        f'  API REST (integraciones): curl -H "Authorization: Bearer $(cat {s.data_dir / REST_TOKEN_FILE})" \\\n'
+        f'      -d \'{{"sender": "cliente-1", "message": "hola"}}\' http://localhost:{s.rasa_port}/webhooks/rest/webhook\n'
         f"      (token en {s.data_dir / REST_TOKEN_FILE}, o REST_TOKEN)\n"
         f"  Socket.IO (widget): http://localhost:{s.rasa_port}/socket.io\n"
         f"  Servidor de acciones: http://localhost:{s.actions_port}/health\n"

@@ -6,22 +6,12 @@ neither its slowness nor whether a mail was sent at all shows in the answer.
 It also caps how many mails one address receives (``Quota``), so the chat
 cannot be used to flood someone's inbox.
 
-Settings (environment):
-
-- ``SMTP_HOST``: the server; empty = mail off.
-- ``SMTP_PORT``: 587 by default.
-- ``SMTP_USER`` / ``SMTP_PASSWORD``: login, when the server wants one.
-- ``SMTP_FROM``: the sender address (``SMTP_USER`` when it is an address).
-- ``SMTP_STARTTLS``: true by default; a server that does not offer it gets
-  nothing, never a mail in clear text.
-- ``SMTP_SSL``: false by default; true for implicit TLS (port 465).
-- ``SMTP_TIMEOUT``: seconds per SMTP operation, 10 by default.
+Its settings (``SMTP_*``) are read by ``bot.settings.mail``.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import smtplib
 import ssl
 import threading
@@ -32,87 +22,16 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
-from functools import lru_cache
-from typing import Callable, Mapping, Optional
+from typing import Callable, Optional
 
 from bot.privacy import mask_contacts, mask_email
+from bot.settings.mail import MailSettings, plain_address
 
 logger = logging.getLogger(__name__)
-
-_TRUE = ("1", "true", "yes", "si", "sí", "on")
-_FALSE = ("0", "false", "no", "off")
-
-
-class MailConfigError(ValueError):
-    """The SMTP settings cannot work; ``str()`` names the variable, in Spanish."""
 
 
 class MailError(RuntimeError):
     """A mail could not be handed to the SMTP server."""
-
-
-def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = (env.get(name) or "").strip().lower()
-    if not raw:
-        return default
-    if raw in _TRUE:
-        return True
-    if raw in _FALSE:
-        return False
-    raise MailConfigError(f"{name} debe ser true o false (valor actual: {raw!r})")
-
-
-def _plain_address(value: str) -> bool:
-    """One bare address, nothing a header or an SMTP command could be smuggled in."""
-    return value.count("@") == 1 and not any(c.isspace() or c in "<>,;\"'()\\" for c in value) and "." in value.split("@")[1]
-
-
-@dataclass(frozen=True)
-class MailSettings:
-    host: str
-    sender: str
-    port: int = 587
-    user: str = ""
-    password: str = ""
-    starttls: bool = True
-    ssl: bool = False
-    timeout: float = 10.0
-
-    @classmethod
-    def from_env(cls, env: Optional[Mapping[str, str]] = None) -> Optional["MailSettings"]:
-        """The configured server, or None when ``SMTP_HOST`` is empty (mail off)."""
-        env = os.environ if env is None else env
-        host = (env.get("SMTP_HOST") or "").strip()
-        if not host:
-            return None
-        raw_port = (env.get("SMTP_PORT") or "").strip()
-        try:
-            port = int(raw_port) if raw_port else 587
-        except ValueError:
-            raise MailConfigError(f"SMTP_PORT debe ser un número de puerto (valor actual: {raw_port!r})") from None
-        if not 0 < port < 65536:
-            raise MailConfigError(f"SMTP_PORT debe ser un número de puerto (valor actual: {raw_port!r})")
-        raw_timeout = (env.get("SMTP_TIMEOUT") or "").strip()
-        try:
-            timeout = float(raw_timeout) if raw_timeout else 10.0
-        except ValueError:
-            raise MailConfigError(f"SMTP_TIMEOUT debe ser un número de segundos (valor actual: {raw_timeout!r})") from None
-        user = (env.get("SMTP_USER") or "").strip()
-        sender = (env.get("SMTP_FROM") or "").strip() or (user if "@" in user else "")
-        if not _plain_address(sender):
-            raise MailConfigError("SMTP_FROM debe ser la dirección remitente, p. ej. soporte@ecollect.co")
-        use_ssl = _flag(env, "SMTP_SSL", False)
-        return cls(
-            host=host,
-            sender=sender,
-            port=port,
-            user=user,
-            password=env.get("SMTP_PASSWORD") or "",
-            # Implicit TLS already encrypts; STARTTLS applies to plain connections only.
-            starttls=_flag(env, "SMTP_STARTTLS", True) and not use_ssl,
-            ssl=use_ssl,
-            timeout=timeout if timeout > 0 else 10.0,
-        )
 
 
 @dataclass(frozen=True)
@@ -125,7 +44,7 @@ class Mail:
     topic: str = ""
 
     def __post_init__(self) -> None:
-        if not _plain_address(self.to):
+        if not plain_address(self.to):
             raise MailError("dirección de destino no válida")
 
 
@@ -147,7 +66,9 @@ def send(settings: MailSettings, mail: Mail) -> None:
     context = ssl.create_default_context()
     try:
         if settings.ssl:
-            client: smtplib.SMTP = smtplib.SMTP_SSL(settings.host, settings.port, timeout=settings.timeout, context=context)
+            client: smtplib.SMTP = smtplib.SMTP_SSL(
+                settings.host, settings.port, timeout=settings.timeout, context=context
+            )
         else:
             client = smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout)
         with client:
@@ -195,7 +116,7 @@ class Quota:
         return self._check(address, topic, count=True)
 
     def _check(self, address: str, topic: str, count: bool) -> bool:
-        address = address.strip().lower()
+        address = mailbox(address)
         now = self.clock()
         rules = [((address, f"topic:{topic}"), self.per_topic), ((address, "*"), self.per_address)]
         with self._lock:
@@ -221,6 +142,23 @@ class Quota:
 
 Compose = Callable[[], Optional[Mail]]
 
+# Providers where dots in the local part do not change the mailbox.
+_DOTLESS_DOMAINS = frozenset({"gmail.com", "googlemail.com"})
+
+
+def mailbox(address: str) -> str:
+    """The mailbox an address reaches, for counting: «Ana.Perez+eco7@gmail.com» is «anaperez@gmail.com».
+
+    Sub-addresses («+etiqueta») reach the same inbox on every major provider,
+    and Gmail ignores dots; counting by the written address would let one
+    inbox receive a mail for each spelling.
+    """
+    local, _, domain = address.strip().lower().rpartition("@")
+    local = local.split("+", 1)[0]
+    if domain in _DOTLESS_DOMAINS:
+        local, domain = local.replace(".", ""), "gmail.com"
+    return f"{local}@{domain}"
+
 
 class Postman:
     """Composes and sends mails on background threads; never raises to the caller.
@@ -231,7 +169,9 @@ class Postman:
     masked.
     """
 
-    def __init__(self, settings: MailSettings, quota: Optional[Quota] = None, *, workers: int = 2, max_pending: int = 200) -> None:
+    def __init__(
+        self, settings: MailSettings, quota: Optional[Quota] = None, *, workers: int = 2, max_pending: int = 200
+    ) -> None:
         self.settings = settings
         self.quota = quota or Quota()
         self.max_pending = max_pending
@@ -285,7 +225,9 @@ class Postman:
         try:
             send(self.settings, mail)
         except MailError as exc:
-            logger.warning("mail to %s about %s not sent: %s", mask_email(mail.to), mail.topic or "-", mask_contacts(str(exc)))
+            logger.warning(
+                "mail to %s about %s not sent: %s", mask_email(mail.to), mail.topic or "-", mask_contacts(str(exc))
+            )
             return
         logger.info("mail to %s about %s sent", mask_email(mail.to), mail.topic or "-")
 
@@ -298,14 +240,3 @@ class Postman:
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
-
-
-@lru_cache(maxsize=1)
-def postman_from_env() -> Optional[Postman]:
-    """The process's postman (its quota is the process's), or None when mail is off or misconfigured."""
-    try:
-        settings = MailSettings.from_env()
-    except MailConfigError as exc:
-        logger.error("mail is off: %s", exc)
-        return None
-    return Postman(settings) if settings else None

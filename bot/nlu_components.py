@@ -20,6 +20,7 @@ from rasa.shared.nlu.constants import INTENT, INTENT_NAME_KEY, PREDICTED_CONFIDE
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
+from bot.catalog import get_catalog
 from bot.contacts import only_contacts
 from bot.privacy import mask_cards
 
@@ -93,8 +94,6 @@ class ContactOnlyMessage(_Stateless):
     """
 
     def process(self, messages: List[Message]) -> List[Message]:
-        from bot.catalog import get_catalog
-
         countries = get_catalog().country_ids
         for message in messages:
             text = message.get(TEXT) or ""

@@ -82,8 +82,8 @@ def examples_by_intent(paths: Sequence[Path]) -> dict[str, list[str]]:
     for path in paths:
         for block in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("nlu", []):
             if "intent" in block:
-                lines = [l.strip()[2:].strip() for l in block["examples"].splitlines() if l.strip().startswith("- ")]
-                found.setdefault(block["intent"], []).extend(strip_markup(l) for l in lines)
+                lines = [ln.strip()[2:].strip() for ln in block["examples"].splitlines() if ln.strip().startswith("- ")]
+                found.setdefault(block["intent"], []).extend(strip_markup(ln) for ln in lines)
     return found
 
 
@@ -108,8 +108,20 @@ def train_nlu(config: Path, out_dir: Path, name: str, quiet: bool = False) -> tu
     """Train from scratch: Rasa's training cache is disabled so the time is a cold one."""
     started = time.monotonic()
     rasa(
-        ["train", "nlu", "--config", str(config), "--nlu", str(TRAINING), "--out", str(out_dir),
-         "--fixed-model-name", name, "--num-threads", "2"],
+        [
+            "train",
+            "nlu",
+            "--config",
+            str(config),
+            "--nlu",
+            str(TRAINING),
+            "--out",
+            str(out_dir),
+            "--fixed-model-name",
+            name,
+            "--num-threads",
+            "2",
+        ],
         quiet,
         {"RASA_MAX_CACHE_SIZE": "0", "RASA_CACHE_DIRECTORY": str(out_dir / f".cache-{name}")},
     )
@@ -177,7 +189,9 @@ def table(evaluations: Sequence[Evaluation], catalog: Catalog) -> str:
         cells = []
         for e in evaluations:
             s = e.scores.get(intent)
-            cells.append(f"{_fmt(s.precision if s else None)} {_fmt(s.recall if s else None)} {_fmt(s.f1 if s else None)}")
+            cells.append(
+                f"{_fmt(s.precision if s else None)} {_fmt(s.recall if s else None)} {_fmt(s.f1 if s else None)}"
+            )
         return f"{intent:<{width}}{support:>4}  " + "  ".join(cells)
 
     lines += [row(i) for i in intents]
@@ -192,10 +206,18 @@ def table(evaluations: Sequence[Evaluation], catalog: Catalog) -> str:
     lines.append(summary("tipos de solicitud: macro-F1", [f"{e.subset(intents)[1]:.3f}" for e in evaluations]))
     lines.append(summary("todos los intents: exactitud", [f"{e.accuracy:.3f}" for e in evaluations]))
     lines.append(summary("todos los intents: macro-F1", [f"{e.macro_f1:.3f}" for e in evaluations]))
-    lines.append(summary(f"confianza < {FALLBACK_THRESHOLD} (fallback)", [f"{e.low_confidence}/{e.examples}" for e in evaluations]))
+    lines.append(
+        summary(
+            f"confianza < {FALLBACK_THRESHOLD} (fallback)", [f"{e.low_confidence}/{e.examples}" for e in evaluations]
+        )
+    )
     for owner, retired in cartera_pair(catalog):
         lines.append(summary(f"{owner}<->{retired}", [str(e.confusions_between(owner, retired)) for e in evaluations]))
-    lines.append(summary("entrenamiento NLU en frío (s)", [f"{e.train_seconds:.0f}" if e.train_seconds else "-" for e in evaluations]))
+    lines.append(
+        summary(
+            "entrenamiento NLU en frío (s)", [f"{e.train_seconds:.0f}" if e.train_seconds else "-" for e in evaluations]
+        )
+    )
     return "\n".join(lines)
 
 
@@ -253,7 +275,8 @@ def run_bench(out_root: Path, catalog: Catalog, baseline: bool = True) -> int:
     print("\n" + table(evaluations, catalog))
     for evaluation in evaluations:
         print("\n" + confusion_lines(evaluation))
-        print(f"  matriz de confusión: {evaluation.out_dir / 'intent_confusion_matrix.png'}")
+        if evaluation.out_dir is not None:
+            print(f"  matriz de confusión: {evaluation.out_dir / 'intent_confusion_matrix.png'}")
     print("\nObjetivos (este proyecto, conjunto de evaluación):")
     checks = targets(evaluations[0], catalog)
     for text, ok in checks:

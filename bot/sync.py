@@ -123,6 +123,7 @@ def lookups_file(catalog: Catalog, root: Path) -> Generated:
     dialogue against the catalog where they are expected, because as
     sentence-wide entities they fire on ordinary words ("el celular", "pse").
     """
+
     def specific(phrases: tuple[str, ...]) -> tuple[str, ...]:
         # "cartera" alone is an ítem only when the ítem is being asked (the
         # dialogue's matcher handles that); in a free sentence it would tag
@@ -139,9 +140,9 @@ def lookups_file(catalog: Catalog, root: Path) -> Generated:
         phrases = accent_variants(p for _, ps in entries for p in ps)
         nlu.append({"lookup": entity, "examples": _examples(phrases)})
     seen: set[str] = set()
-    for entity, entries in groups.items():
-        for value, phrases in entries:
-            variants = [p for p in accent_variants(phrases) if p != value.lower() and p not in seen]
+    for entries in groups.values():
+        for value, options in entries:
+            variants = [p for p in accent_variants(options) if p != value.lower() and p not in seen]
             seen.update(variants)
             if variants:
                 nlu.append({"synonym": value, "examples": _examples(variants)})

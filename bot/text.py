@@ -56,6 +56,9 @@ def word_count(text: str) -> int:
 
 
 _KEEP_CONTROLS = {"\n", "\t"}
+# Control characters, and lone surrogates: these cannot be encoded as UTF-8
+# for the database or the logs (Rasa stops the server on the error).
+_DROPPED = {"Cc", "Cs"}
 
 
 def clean_text(text: Optional[str]) -> str:
@@ -67,4 +70,4 @@ def clean_text(text: Optional[str]) -> str:
     """
     if not text:
         return ""
-    return "".join(ch for ch in text if ch in _KEEP_CONTROLS or unicodedata.category(ch) != "Cc")
+    return "".join(ch for ch in text if ch in _KEEP_CONTROLS or unicodedata.category(ch) not in _DROPPED)

@@ -71,12 +71,14 @@ class Conversation:
 
     @property
     def started_at(self) -> Optional[datetime]:
-        stamps = [e.get("timestamp") for e in self.events if e.get("timestamp")]
+        stamps = [float(e["timestamp"]) for e in self.events if e.get("timestamp")]
         return _when(min(stamps)) if stamps else None
 
     @property
     def channel(self) -> Optional[str]:
-        return next((e.get("input_channel") for e in self.events if e.get("event") == "user" and e.get("input_channel")), None)
+        return next(
+            (e.get("input_channel") for e in self.events if e.get("event") == "user" and e.get("input_channel")), None
+        )
 
 
 def _when(timestamp: Optional[float]) -> datetime:
@@ -157,7 +159,9 @@ class TrackerReader:
             raise TranscriptError(f"no se pudo leer el registro de conversaciones: {exc}") from exc
 
     def events(self, sender_id: str) -> list[dict[str, Any]]:
-        rows = self._rows(select(EVENTS.c.id, EVENTS.c.data).where(EVENTS.c.sender_id == sender_id).order_by(EVENTS.c.id))
+        rows = self._rows(
+            select(EVENTS.c.id, EVENTS.c.data).where(EVENTS.c.sender_id == sender_id).order_by(EVENTS.c.id)
+        )
         found = []
         for row in rows:
             event = json.loads(row.data or "{}")

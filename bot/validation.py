@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
 import phonenumbers
-from email_validator import EmailNotValidError, validate_email as _validate_email
+from email_validator import EmailNotValidError
+from email_validator import validate_email as _validate_email
 from phonenumbers import NumberParseException, PhoneNumberFormat
 
 from bot.catalog import FieldSpec, best_matches
@@ -60,8 +61,19 @@ def check_email(text: Optional[str]) -> Check:
 # Mailbox providers customers in CO, MX and DO use most; a domain one typo away
 # from one of them is almost always that typo ("gmial.com", "hotmail.con").
 COMMON_EMAIL_DOMAINS = (
-    "gmail.com", "hotmail.com", "hotmail.es", "outlook.com", "outlook.es", "live.com", "msn.com",
-    "yahoo.com", "yahoo.es", "yahoo.com.mx", "icloud.com", "prodigy.net.mx", "protonmail.com",
+    "gmail.com",
+    "hotmail.com",
+    "hotmail.es",
+    "outlook.com",
+    "outlook.es",
+    "live.com",
+    "msn.com",
+    "yahoo.com",
+    "yahoo.es",
+    "yahoo.com.mx",
+    "icloud.com",
+    "prodigy.net.mx",
+    "protonmail.com",
 )
 _TLD_TYPOS = {".con": ".com", ".cmo": ".com", ".ocm": ".com", ".comm": ".com", ".vom": ".com", ".xom": ".com"}
 
@@ -159,14 +171,14 @@ def check_phone(
     # Country code typed without "+" (e.g. 573157778899).
     number = _parse("+" + _drop_mexican_mobile_one(digits), None)
     if number is not None and phonenumbers.is_valid_number(number):
-        region = phonenumbers.region_code_for_number(number)
-        if region in countries:
-            candidates.setdefault(region, _e164(number))
+        found = phonenumbers.region_code_for_number(number)
+        if found and found in countries:
+            candidates.setdefault(found, _e164(number))
 
     if not candidates:
         return PhoneCheck(problem=_length_problem(digits))
     if len(candidates) == 1:
-        (region, e164), = candidates.items()
+        ((region, e164),) = candidates.items()
         return PhoneCheck(e164=e164, country=region)
     if known_country in candidates:
         return PhoneCheck(e164=candidates[known_country], country=known_country)

@@ -8,6 +8,7 @@ outside make without a model, never silently pass.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import urllib.request
@@ -28,6 +29,22 @@ REST_TOKEN = "token-rest-de-pruebas"
 
 # Every `rasa` subprocess a test starts inherits this: no telemetry, no Sentry.
 os.environ.update(quiet_rasa_env())
+
+
+_PYTHONS_LOG_RECORDS = logging.getLogRecordFactory()
+
+
+@pytest.fixture(autouse=True)
+def _log_records_as_python_makes_them() -> Iterator[None]:
+    """Each test sees log records as Python makes them, even after a test installed bot.rasa_ext here.
+
+    bot.rasa_ext masks customer data in the log records of the process it is
+    installed in (the Rasa server); tests that install it in this process
+    must not change what the other tests' log assertions read.
+    """
+    logging.setLogRecordFactory(_PYTHONS_LOG_RECORDS)
+    yield
+    logging.setLogRecordFactory(_PYTHONS_LOG_RECORDS)
 
 
 @pytest.fixture(scope="session")

@@ -33,6 +33,7 @@ class FakeTwilio:
 
     messages: list[dict[str, Any]] = field(default_factory=list)
     message_auth: list[Optional[str]] = field(default_factory=list)
+    message_peers: list[Any] = field(default_factory=list)  # the client's (host, port) of each message
     script: list[tuple[int, dict[str, str], dict[str, Any]]] = field(default_factory=list)
     media: dict[str, Media] = field(default_factory=dict)
     media_hits: list[str] = field(default_factory=list)
@@ -43,7 +44,9 @@ class FakeTwilio:
     storage_url: str = ""
 
     def reset(self) -> None:
-        for items in (self.messages, self.message_auth, self.script, self.media_hits, self.storage_auth):
+        for items in (self.messages, self.message_auth, self.message_peers, self.script):
+            items.clear()
+        for items in (self.media_hits, self.storage_auth):
             items.clear()
         self.media.clear()
         self.stream_done.clear()
@@ -63,6 +66,7 @@ class FakeTwilio:
     async def create_message(self, request: web.Request) -> web.Response:
         form = await request.post()
         self.message_auth.append(request.headers.get("Authorization"))
+        self.message_peers.append(request.transport.get_extra_info("peername") if request.transport else None)
         if not self._authorized(request):
             return web.json_response({"code": 20003, "message": "Authenticate", "status": 401}, status=401)
         fields = {key: form.getall(key) for key in form}

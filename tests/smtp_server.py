@@ -24,7 +24,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from bot.mail import MailSettings
+from bot.settings.mail import MailSettings
 from tests.conftest import free_port
 
 HOST = "127.0.0.1"

@@ -12,22 +12,32 @@ from pathlib import Path
 import pytest
 import yaml
 
+from actions.adapters import LiveJsm, TicketDesk
 from bot.catalog import Catalog
 from bot.dialogue import status
 from bot.dialogue.turn import Turn
+from bot.settings import Settings
+from bot.settings.tickets import JsmSettings
 from bot.tickets import TicketStore
-from bot.tickets.jsm import (
-    JsmAuthError, JsmClient, JsmConfig, JsmConfigError, JsmMapping, JsmRejected, JsmUnavailable, TypeMapping,
-    live_status_client, sync_mapping,
-)
+from bot.tickets.errors import JsmAuthError, JsmConfigError, JsmRejected, JsmUnavailable
+from bot.tickets.factory import live_status_client
+from bot.tickets.jsm_client import JsmClient
+from bot.tickets.jsm_mapping import JsmMapping, TypeMapping
+from bot.tickets.jsm_sync import sync_mapping
+from bot.tickets.outbox_queue import OutboxQueue
 from tests.fake_jsm import AGENT, EMAIL, FakeJsmServer, Scripted, jsm_env, jsm_server, tickets_db_url  # noqa: F401 (fixtures)
 from tests.test_tickets import new_ticket
 
 REQUEST = "/rest/servicedeskapi/request"
 
 
+def jsm_settings() -> JsmSettings:
+    """JSM's settings as a process reads them from its environment at start-up."""
+    return Settings.from_env().tickets.jsm
+
+
 def client(timeout: float = 2.0) -> JsmClient:
-    return JsmClient(JsmConfig.from_env(), timeout=timeout)
+    return JsmClient(jsm_settings(), timeout=timeout)
 
 
 def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -36,26 +46,26 @@ def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]
 
 # ------------------------------------------------------------------ configuration
 def test_configuration_comes_from_the_environment(jsm_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    config = JsmConfig.from_env()
+    config = jsm_settings()
     assert (config.site_url, config.service_desk_id, config.email) == (jsm_env["JSM_SITE_URL"], "7", EMAIL)
     assert config.mapping_file == tmp_path / "jsm-mapping.yml"  # default under BOT_DATA_DIR
     assert not config.create_customers
     assert jsm_env["JSM_API_TOKEN"] not in repr(config)  # never in logs or tracebacks
     monkeypatch.setenv("JSM_CREATE_CUSTOMERS", "true")
     monkeypatch.setenv("JSM_MAPPING_FILE", str(tmp_path / "otro.yml"))
-    assert JsmConfig.from_env().create_customers and JsmConfig.from_env().mapping_file == tmp_path / "otro.yml"
+    assert jsm_settings().create_customers and jsm_settings().mapping_file == tmp_path / "otro.yml"
     monkeypatch.delenv("JSM_API_TOKEN")
     with pytest.raises(JsmConfigError, match="JSM_API_TOKEN"):
-        JsmConfig.from_env()
+        JsmClient(jsm_settings())
 
 
 def test_live_status_client_only_with_the_jsm_backend(jsm_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
-    live = live_status_client()
+    live = live_status_client(Settings.from_env().tickets)
     assert live is not None and live.timeout == 4.0
     monkeypatch.setenv("TICKETS_BACKEND", "local")
-    assert live_status_client() is None
+    assert live_status_client(Settings.from_env().tickets) is None
     monkeypatch.delenv("TICKETS_BACKEND")
-    assert live_status_client() is None
+    assert live_status_client(Settings.from_env().tickets) is None
 
 
 # ------------------------------------------------------------------------ errors
@@ -81,7 +91,7 @@ def test_documented_errors_are_sorted_by_what_to_do(jsm_env: dict[str, str], jsm
     with pytest.raises(JsmUnavailable, match="a tiempo"):
         client(timeout=0.5).create_request(body)
 
-    bad = JsmClient(dataclasses.replace(JsmConfig.from_env(), api_token="equivocado"))
+    bad = JsmClient(dataclasses.replace(jsm_settings(), api_token="equivocado"))
     with pytest.raises(JsmAuthError, match="401") as unauthorized:
         bad.service_desk()
     assert unauthorized.value.retryable  # a fixed token lets waiting tickets through
@@ -164,17 +174,18 @@ def delivered_ticket(store: TicketStore, jsm_server: FakeJsmServer, **overrides:
         "issueId": "10001", "requestTypeId": "30", "fields": {"summary": f"[{ticket.key}] x"}, "reporter": AGENT,
         "created": now, "status": "Esperando por soporte", "status_at": now, "history": [], "ownership": None,
     }
-    with store._sessions.begin() as session:  # what the worker records after creating it
-        from bot.tickets.store import TicketRow
-
-        row = session.query(TicketRow).filter_by(key=ticket.key).one()
-        row.delivery_status, row.jsm_key, row.jsm_status = "delivered", key, "Esperando por soporte"
+    queue = OutboxQueue(store.url)  # what the worker records after creating it
+    queue.requeue([ticket.key])
+    (claim,) = queue.claim_due("trabajador")
+    queue.record_progress(claim, jsm_key=key, jsm_status="Esperando por soporte")
+    queue.mark_delivered(claim)
     return store.get(ticket.key), key
 
 
-def ask(text: str, sender: str, store: TicketStore, catalog: Catalog, live, email: str | None = None):
+def ask(text: str, sender: str, store: TicketStore, catalog: Catalog, live: JsmClient, email: str | None = None):
+    """The status answer, with the store and JSM handed to the dialogue as the action server hands them."""
     turn = Turn(text=text, sender_id=sender, channel="rest")
-    return status.status(turn, {"email": email}, catalog, store, live=live, postman=None)
+    return status.status(turn, {"email": email}, catalog, TicketDesk(store), live=LiveJsm(live), postman=None)
 
 
 def test_status_comes_live_from_jsm_and_is_remembered(jsm_env: dict[str, str], jsm_server: FakeJsmServer, catalog: Catalog, store: TicketStore) -> None:
@@ -222,5 +233,8 @@ def test_status_without_a_key_lists_this_conversations_tickets_from_jsm(jsm_env:
 def test_status_reads_the_backend_from_the_environment(jsm_env: dict[str, str], jsm_server: FakeJsmServer, catalog: Catalog, store: TicketStore) -> None:
     ticket, jsm_key = delivered_ticket(store, jsm_server, conversation_id="c-env")
     jsm_server.fake.set_status(jsm_key, "Esperando por el cliente")
-    (say,) = status.status(Turn(text=f"estado {ticket.key}", sender_id="c-env", channel="rest"), {}, catalog, store)
+    live = live_status_client(Settings.from_env().tickets)  # as the action server builds it at start-up
+    assert live is not None
+    turn = Turn(text=f"estado {ticket.key}", sender_id="c-env", channel="rest")
+    (say,) = status.status(turn, {}, catalog, TicketDesk(store), live=LiveJsm(live))
     assert say.kwargs["status"] == "Esperando por el cliente"

@@ -8,6 +8,7 @@ conversation.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sqlite3
@@ -22,15 +23,23 @@ from typing import Any, Callable, Optional
 import pytest
 from sqlalchemy import create_engine
 
+from actions.adapters import TicketDesk
 from bot.attachments import AttachmentStore
 from bot.catalog import Catalog, get_catalog
 from bot.dialogue import submit
 from bot.dialogue.turn import Turn
 from bot.settings import Settings
+from bot.settings.tickets import OutboxSettings
 from bot.tickets import TicketStore
-from bot.tickets.jsm import JsmClient, JsmConfig, MappingFile, sync_mapping
-from bot.tickets.outbox import OutboxSettings, TicketDelivery, Worker, retry_delay
-from bot.transcripts import EVENTS, _metadata
+from bot.tickets.delivery import TicketDelivery, retry_delay
+from bot.tickets.delivery_text import transcripts_from
+from bot.tickets.factory import build_ticket_store
+from bot.tickets.jsm_client import JsmClient
+from bot.tickets.jsm_mapping import MappingFile
+from bot.tickets.jsm_sync import sync_mapping
+from bot.tickets.outbox_queue import OutboxQueue
+from bot.tickets.worker import Worker
+from bot.transcripts import EVENTS, TrackerReader, _metadata
 from tests.fake_jsm import DESK_ID, FakeJsmServer, Scripted, jsm_env, jsm_server, tickets_db_url  # noqa: F401 (fixtures)
 from tests.cards import CARD, shows_card
 
@@ -44,11 +53,11 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x01" * 200
 
 # ---------------------------------------------------------------------- helpers
 def jsm_store() -> TicketStore:
-    return TicketStore.from_settings()  # TICKETS_BACKEND=jsm: new tickets wait in the outbox
+    return build_ticket_store(Settings.from_env(), get_catalog())  # TICKETS_BACKEND=jsm: new tickets wait in the outbox
 
 
 def write_mapping() -> None:
-    config = JsmConfig.from_env()
+    config = Settings.from_env().tickets.jsm
     sync_mapping(JsmClient(config), get_catalog()).mapping.dump(config.mapping_file)
 
 
@@ -74,23 +83,31 @@ def confirm(catalog: Catalog, store: TicketStore, sender: str, email: str = "ana
         "request_type": "gestion_archivos", "item": "falla_cargue_cartera", "email": email,
         "confirmation": "send", "original_text": f"no me carga el archivo de cartera, pagué con {CARD}",
     }
+    files = AttachmentStore.from_settings(catalog, Settings.from_env())
     if attachment is not None:  # uploaded in this conversation, as a channel stores it
-        stored = AttachmentStore.from_settings(catalog).save(attachment.name, "image/png", attachment.read_bytes(), owner=sender)
+        stored = files.save(attachment.name, "image/png", attachment.read_bytes(), owner=sender)
         values["attachment"] = [stored.as_metadata()]
     values.update(slots)
-    updates, says = submit.submit(values, Turn(text="/affirm", sender_id=sender, message_id=f"m-{sender}", channel="rest"), catalog, store)
+    turn = Turn(text="/affirm", sender_id=sender, message_id=f"m-{sender}", channel="rest")
+    updates, says = submit.submit(values, turn, catalog, TicketDesk(store), files)
     assert says[0].response == "utter_ticket_created"
     return store.get(updates["ticket_key"])
 
 
 def worker(store: TicketStore, timeout: float = 2.0, settings: OutboxSettings = FAST, token: Optional[str] = None) -> Worker:
-    config = JsmConfig.from_env()
+    """A delivery worker on ``store``'s database, built as ``python -m bot outbox run`` builds it."""
+    environment = Settings.from_env()
+    config = environment.tickets.jsm
     if token:
-        import dataclasses
-
         config = dataclasses.replace(config, api_token=token)
-    delivery = TicketDelivery(store, JsmClient(config, timeout=timeout), MappingFile(config.mapping_file), settings=settings)
-    return Worker(store, delivery, settings)
+    catalog = get_catalog()
+    queue = OutboxQueue(store.url)
+    delivery = TicketDelivery(
+        queue, JsmClient(config, timeout=timeout), MappingFile(config.mapping_file), catalog=catalog,
+        attachments=AttachmentStore.from_settings(catalog, environment),
+        transcripts=transcripts_from(TrackerReader(environment.tracker_db_url)), settings=settings,
+    )
+    return Worker(queue, delivery, settings)
 
 
 def until(condition: Callable[[], bool], step: Callable[[], Any] = lambda: None, timeout: float = 20.0) -> None:
@@ -328,7 +345,7 @@ def test_a_worker_that_died_mid_delivery_is_taken_over(mapped: dict[str, str], j
     fake = jsm_server.fake
     store = jsm_store()
     ticket = confirm(catalog, store, "conv-crash")
-    (claim,) = store.claim_due("muerto", lease_seconds=0.3)
+    (claim,) = OutboxQueue(store.url).claim_due("muerto", lease_seconds=0.3)
     dead = worker(store)
     dead.delivery._create(claim, dead.delivery.mapping.get().for_type(ticket.request_type_id))  # created, then killed
     assert worker(store).run_once() == 0  # still leased to the dead worker
@@ -342,7 +359,7 @@ def test_two_workers_never_deliver_the_same_ticket(mapped: dict[str, str], jsm_s
     fake = jsm_server.fake
     store = jsm_store()
     tickets = [confirm(catalog, store, f"conv-{n}") for n in range(12)]
-    workers = [worker(TicketStore.from_settings()), worker(TicketStore.from_settings())]
+    workers = [worker(jsm_store()), worker(jsm_store())]
     stop = threading.Event()
     threads = [threading.Thread(target=w.run, args=(stop,)) for w in workers]
     for thread in threads:
@@ -403,23 +420,24 @@ def test_a_database_from_an_earlier_version_keeps_working(tmp_path: Path) -> Non
             "'Pago en línea', 'a@b.co', '[]', 'rest', 'conv-old', 'open', '2024-01-02 03:04:05.000000', '2024-01-02 03:04:05.000000')"
         )
     store = TicketStore(f"sqlite:///{path}", outbox=True)
+    queue = OutboxQueue(f"sqlite:///{path}")
     (old,) = store.list()
     assert (old.key, old.delivery_status, old.jsm_key) == ("ECO-000001", "local", None)  # never sent on its own
     from tests.test_tickets import new_ticket
 
     new, _ = store.create(new_ticket(), "k-new")
     assert (new.key, new.delivery_status) == ("ECO-000002", "pending")
-    assert [c.ticket.key for c in store.claim_due("w")] == ["ECO-000002"]
-    assert store.requeue(["eco-000001"]) == ["ECO-000001"]  # the deployer may send old ones on purpose
+    assert [c.ticket.key for c in queue.claim_due("w")] == ["ECO-000002"]
+    assert queue.requeue(["eco-000001"]) == ["ECO-000001"]  # the deployer may send old ones on purpose
     assert store.get("ECO-000001").delivery_status == "pending"
 
 
 def test_local_backend_changes_nothing(tmp_path: Path, catalog: Catalog, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TICKETS_BACKEND", raising=False)
     monkeypatch.setenv("TICKETS_DB_URL", f"sqlite:///{tmp_path / 'tickets.db'}")
-    store = TicketStore.from_settings()
+    store = build_ticket_store(Settings.from_env(), catalog)
     ticket = confirm(catalog, store, "conv-local")
-    assert ticket.delivery_status == "local" and store.claim_due("w") == []
+    assert ticket.delivery_status == "local" and OutboxQueue(store.url).claim_due("w") == []
     listing = cli("tickets", "list", env={"TICKETS_DB_URL": f"sqlite:///{tmp_path / 'tickets.db'}"}).stdout
     assert "JSM" not in listing
     refused = cli("outbox", "run", "--once", env={"TICKETS_BACKEND": "local", "TICKETS_DB_URL": f"sqlite:///{tmp_path / 'x.db'}"})
@@ -448,7 +466,7 @@ def test_the_launcher_starts_the_worker_and_it_delivers(mapped: dict[str, str], 
     assert len(jsm_server.fake.requests) == 1
 
     monkeypatch.setenv("TICKETS_BACKEND", "local")
-    assert not [s for s in Servers(settings).servers if isinstance(s, WorkerServer)]
+    assert not [s for s in Servers(Settings.from_env()).servers if isinstance(s, WorkerServer)]
 
 
 def test_the_worker_refuses_to_start_without_settings(mapped: dict[str, str]) -> None:
@@ -484,7 +502,7 @@ def test_a_conversation_reaches_jsm_and_the_customer_asks_its_status(
 
     with Servers(settings, log_path=data_dir / "servers.log"):
         chat = Chat(f"http://127.0.0.1:{settings.rasa_port}")
-        evidence = AttachmentStore.from_settings(catalog).save("captura-error.png", "image/png", PNG, owner=chat.sender)
+        evidence = AttachmentStore.from_settings(catalog, settings).save("captura-error.png", "image/png", PNG, owner=chat.sender)
         chat.say("el pse no me deja pagar, sale un error al volver al comercio desde ayer")
         assert "Recibí tu adjunto" in chat.text(chat.say("/attach", {"attachments": [{"id": evidence.id}]})), chat.dump()
         chat.say("tesoreria@colegio.edu.co")

@@ -15,18 +15,13 @@ from bot.catalog import Catalog
 from bot.privacy import luhn_valid, mask_cards, mask_email, mask_phone
 from bot.review import analysis
 from bot.review.db import engine_for
-from bot.review.index import ConversationIndex, Filters
+from bot.review.index import ConversationIndex, Filters, review_zone
 from bot.review.labels import Labels, anonymize, nlu_yaml
+from bot.settings.review import ReviewSettings
 from bot.transcripts import EVENTS, TrackerReader, _metadata
 from tests.cards import shows_card
 
 NOW = datetime(2026, 11, 29, 15, 0, tzinfo=timezone.utc)
-
-
-@pytest.fixture(autouse=True)
-def default_abandon_time(monkeypatch: pytest.MonkeyPatch) -> None:
-    """These tests assume the default 30-minute idle time, whatever the session set."""
-    monkeypatch.delenv("REVIEW_ABANDON_MINUTES", raising=False)
 
 
 class Conversation:
@@ -163,11 +158,12 @@ def index(tmp_path: Path) -> ConversationIndex:
         "abandonada-hoy": Conversation(start=NOW - timedelta(hours=3)).start("pago_en_linea", "el boton de pago se queda cargando"),
         "otra-tipo": Conversation(start=yesterday).start("capacitaciones"),
     }
-    return ConversationIndex(tracker_db(tmp_path / "tracker.db", conversations), engine_for(f"sqlite:///{tmp_path / 'review.db'}"))
+    reader = tracker_db(tmp_path / "tracker.db", conversations)
+    zone = review_zone(ReviewSettings(timezone="America/Bogota"))  # REVIEW_TIMEZONE
+    return ConversationIndex(reader, engine_for(f"sqlite:///{tmp_path / 'review.db'}"), zone)
 
 
-def test_index_filters_find_yesterdays_abandoned_online_payments(index: ConversationIndex, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("REVIEW_TIMEZONE", "America/Bogota")
+def test_index_filters_find_yesterdays_abandoned_online_payments(index: ConversationIndex) -> None:
     assert index.refresh(now=NOW) == 4
     assert index.refresh(now=NOW) == 0  # nothing changed, nothing recomputed
     bogota_yesterday = date(2026, 11, 28)  # filters are in REVIEW_TIMEZONE, not the machine's zone

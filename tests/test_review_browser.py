@@ -39,7 +39,7 @@ def test_lead_finds_an_abandoned_request_reads_it_marks_it_and_follows_the_ticke
     page.get_by_role("button", name="Entrar").click()
     page.get_by_role("heading", name="Conversaciones").wait_for(timeout=TIMEOUT_MS)
 
-    today = datetime.now(review_zone()).date().isoformat()
+    today = datetime.now(review_zone(assistant.settings.review)).date().isoformat()
     page.get_by_label("Desde").fill(today)
     page.get_by_label("Hasta").fill(today)
     page.get_by_label("Tipo de solicitud").select_option(label="Pago en línea")

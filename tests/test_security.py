@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -23,12 +25,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sanic_testing import TestManager
 from sqlalchemy import create_engine, text
 
+from bot.attachments import AttachmentPolicy, AttachmentRefused, AttachmentStore
+from bot.catalog import get_catalog
+from bot.channels.guarded import MessagePace
 from bot.channels.identity import owning_channel
 from bot.channels.web_session import SessionSigner
 from bot.kept_secrets import kept_secret, private_dir
+from bot.mail import Quota, mailbox
+from bot.rasa_ext import log_masking
 from bot.rasa_runtime import with_api_token
+from bot.settings import Settings
+from bot.settings.web import UploadLimits
+from bot.web.app import create_app
+from tests.cards import CARD, shows_card
 from tests.conftest import REST_TOKEN, RunningAssistant, signed_web_session
 from tests.test_channels_e2e import post_whatsapp, replies_to
 
@@ -39,7 +51,10 @@ def http(method: str, url: str, body: Any = None, headers: dict[str, str] | None
     try:
         with urllib.request.urlopen(request, timeout=60) as response:
             raw = response.read()
-            return response.status, json.loads(raw) if raw else None
+            try:
+                return response.status, json.loads(raw) if raw else None
+            except ValueError:
+                return response.status, raw  # Rasa's «Hello from Rasa» is text
     except urllib.error.HTTPError as error:
         raw = error.read()
         try:
@@ -92,7 +107,7 @@ def test_web_sessions_are_verified_by_their_signature() -> None:
     assert signer.issue() != token
     assert SessionSigner("otra-clave").verify(token) is None
     forged = sender + "." + "A" * 43
-    for hostile in (sender, forged, token + "x", "whatsapp:+573001234567", "", None, 42, {"id": token}, token.upper()):
+    for hostile in (sender, forged, token + "x", token + "\n", "whatsapp:+573001234567", "", None, 42, {"id": token}, token.upper()):
         assert signer.verify(hostile) is None, hostile
 
 
@@ -119,7 +134,9 @@ def test_an_existing_data_dir_is_made_private(tmp_path: Path) -> None:
 
 
 def test_the_rasa_api_token_is_added_inside_the_process_and_never_empty() -> None:
-    assert with_api_token(["run", "--enable-api"], "t0k3n") == ["run", "--enable-api", "--auth-token", "t0k3n"]
+    assert with_api_token(["run", "--enable-api"], "t0k3n") == ["run", "--enable-api", "--auth-token=t0k3n"]
+    # A generated token may start with «-»: argparse must not take it for an option.
+    assert with_api_token(["run", "--enable-api"], "-abc")[-1] == "--auth-token=-abc"
     assert with_api_token(["run"], "") == ["run"]  # no API, no token needed
     with pytest.raises(SystemExit) as refused:
         with_api_token(["run", "--enable-api"], "  ")
@@ -149,6 +166,43 @@ def test_rest_requires_its_token(assistant: RunningAssistant) -> None:
 
 
 @pytest.mark.servers
+@pytest.mark.parametrize("path", ["/webhooks/rest/webhook/", "/webhooks/rest/webhook//", "/webhooks/rest//webhook"])
+def test_no_spelling_of_the_rest_path_skips_the_token_or_the_checks(assistant: RunningAssistant, path: str) -> None:
+    url = f"{assistant.base_url}{path}"
+    body = {"sender": "whatsapp:+573001112233", "message": "hola"}
+    status, _ = http("POST", url, body)
+    assert status in (401, 404), status
+    status, _ = http("POST", url, body, {"Authorization": f"Bearer {REST_TOKEN}"})
+    assert status in (403, 404), status
+    status, _ = http("POST", url, [], {"Authorization": f"Bearer {REST_TOKEN}"})
+    assert status in (400, 404), status
+    assert tracker_events(assistant, body["sender"]) == []
+
+
+@pytest.mark.servers
+def test_an_id_the_database_cannot_store_is_refused_and_the_server_stays_up(assistant: RunningAssistant) -> None:
+    for sender in ("\ud800", "cliente-\udfff", "cliente\u200bcero"):
+        status, answer = rest(assistant, {"sender": sender, "message": "hola"})
+        assert status == 400, (sender, status, answer)
+    sender = f"crm-{uuid.uuid4().hex[:8]}"
+    status, answer = rest(assistant, {"sender": sender, "message": "hola \ud800 qué tal"})
+    assert status == 200 and answer, answer  # the lone surrogate is dropped from the text
+    status, _ = http("GET", f"{assistant.base_url}/")
+    assert status == 200
+
+
+@pytest.mark.servers
+def test_a_client_cannot_claim_a_phone_only_whatsapp_can_vouch_for(assistant: RunningAssistant) -> None:
+    sender = f"crm-{uuid.uuid4().hex[:8]}"
+    metadata = {"sender_phone": "+573001234567", "tenant_id": "otro", "nota": "se conserva"}
+    status, _ = rest(assistant, {"sender": sender, "message": "hola", "metadata": metadata})
+    assert status == 200
+    (said,) = [e for e in tracker_events(assistant, sender) if e.get("event") == "user"]
+    assert "sender_phone" not in said["metadata"] and "tenant_id" not in said["metadata"]
+    assert said["metadata"]["nota"] == "se conserva"
+
+
+@pytest.mark.servers
 def test_rest_cannot_write_into_a_whatsapp_customers_conversation(assistant: RunningAssistant) -> None:
     victim = f"whatsapp:+57300{uuid.uuid4().int % 10**7:07d}"
     after = len(assistant.twilio.messages)
@@ -158,8 +212,9 @@ def test_rest_cannot_write_into_a_whatsapp_customers_conversation(assistant: Run
     for sender in (victim, victim.upper(), " " + victim, victim.replace("whatsapp:", "WhatsApp:")):
         for message in ("hola", "/affirm", "¿cómo van mis solicitudes?"):
             status, answer = rest(assistant, {"sender": sender, "message": message})
-            assert status == 403, (sender, status, answer)
-            assert "otros canales" in answer["error"]
+            # Refused as another channel's id, or (with the space) as an id no conversation can have.
+            assert status in (400, 403), (sender, status, answer)
+            assert "otros canales" in answer["error"] or "«sender» no puede" in answer["error"]
     assert tracker_events(assistant, victim) == before  # not one event added to the victim's conversation
 
 
@@ -257,7 +312,7 @@ def test_sessions_are_only_issued_to_allowed_sites(assistant: RunningAssistant) 
     assert status == 403 and "no puede abrir conversaciones" in answer["error"]
     own = f"http://localhost:{assistant.settings.web_port}"
     status, answer = http("POST", url, headers={"Origin": own})
-    assert status == 201 and SessionSigner.from_env(assistant.settings.data_dir).verify(answer["session_id"])
+    assert status == 201 and SessionSigner(assistant.settings.secrets.web_session_secret).verify(answer["session_id"])
 
 
 # ------------------------------------------------------------ processes
@@ -307,20 +362,81 @@ def test_another_customers_ticket_status_goes_to_the_tickets_email_never_to_the_
     (ticket,) = assistant.store.list(conversation_id=victim.sender)
     already = len(assistant.mail.received)
 
-    attacker = assistant.chat()
-    by_key = attacker.text(attacker.say(f"¿cómo va la solicitud {ticket.key}?"))
-    by_email = attacker.text(attacker.say(f"¿cómo van mis solicitudes? {victim_email}"))
-    listed = attacker.text(attacker.say(f"quiero saber cómo van mis tickets, {victim_email}"))
-    unknown = attacker.text(attacker.say("¿cómo va la solicitud ECO-999999?"))
-    for answer in (by_key, by_email, listed, unknown):
-        assert "Abierta" not in answer and "archivos" not in answer.lower(), attacker.dump()
-    assert "envié su estado al correo con el que se creó" in by_key, attacker.dump()
-    assert unknown == by_key.replace(ticket.key, "ECO-999999"), attacker.dump()  # no hint whether a key exists
-    assert f"Si hay solicitudes creadas con {victim_email}, envié la lista a ese correo" in listed, attacker.dump()
+    def ask(text: str) -> str:  # each probe from a fresh conversation, as an attacker would
+        attacker = assistant.chat()
+        return attacker.text(attacker.say(text))
 
-    received = assistant.mail.wait_for(already + 2)[already:]
-    assert {tuple(m.rcpt_tos) for m in received} == {(victim_email,)}  # only to the ticket's own address
+    by_key = ask(f"¿cómo va la solicitud {ticket.key}?")
+    unknown = ask("¿cómo va la solicitud ECO-999999?")
+    by_email = [ask(f"¿cómo van mis solicitudes? {victim_email}"), ask(f"estado de mis tickets, soy {victim_email}")]
+    for answer in (by_key, unknown, *by_email):
+        assert "Abierta" not in answer and ticket.key not in answer.replace(f"Si {ticket.key} existe", ""), answer
+    assert "envié su estado al correo con el que se creó" in by_key, by_key
+    assert unknown == by_key.replace(ticket.key, "ECO-999999")  # no hint whether a key exists
+
+    received = assistant.mail.wait_for(already + 1, timeout=60)[already:]
+    time.sleep(1.0)  # a mail for the unknown key, or to anyone else, would have arrived by now
+    received = assistant.mail.received[already:]
+    assert received and {tuple(m.rcpt_tos) for m in received} == {(victim_email,)}  # only the ticket's own address
     status_mail = next(m for m in received if ticket.key in m.subject)
     assert "Abierta" in status_mail.text and ticket.request_type in status_mail.text
-    time.sleep(1.0)
-    assert len(assistant.mail.received) == already + 2  # the unknown key mailed nobody
+    assert not any("ECO-999999" in m.subject for m in received)
+
+
+def test_mail_quotas_count_mailboxes_not_spellings() -> None:
+    assert mailbox("Ana.Perez+eco7@GMail.com") == mailbox("anaperez@googlemail.com") == "anaperez@gmail.com"
+    assert mailbox("ana.perez+x@empresa.co") == "ana.perez@empresa.co"  # dots matter outside Gmail
+    quota = Quota(clock=lambda: 1000.0)
+    taken = [quota.take(f"victima+{n}@gmail.com", f"ECO-{n:06d}") for n in range(10)]
+    assert taken == [True] * 5 + [False] * 5  # five an hour for the mailbox, whatever the spelling
+
+
+# -------------------------------------------------------------- floods
+def test_one_address_cannot_open_sessions_without_end(tmp_path: Path) -> None:
+    settings = Settings.from_env({"BOT_DATA_DIR": str(tmp_path), "WEB_SESSIONS_PER_MINUTE": "3"})
+    web = create_app(settings, name="sesiones_limitadas")
+    TestManager(web)
+    statuses = [web.test_client.post("/api/sesion")[1].status for _ in range(5)]
+    assert statuses == [201, 201, 201, 429, 429]
+    _, refused = web.test_client.post("/api/sesion")
+    assert "demasiadas conversaciones" in refused.json["error"] and int(refused.headers["retry-after"]) > 0
+
+
+def test_the_store_never_fills_the_disk(tmp_path: Path) -> None:
+    free = shutil.disk_usage(tmp_path).free
+    policy = AttachmentPolicy(get_catalog().attachment_field)
+    roomy = AttachmentStore(tmp_path / "a", policy, UploadLimits(min_free_bytes=1))
+    assert roomy.save("captura.png", "image/png", b"\x89PNG\r\n\x1a\n" + b"0" * 100, owner="web:x").size > 0
+    full = AttachmentStore(tmp_path / "b", policy, UploadLimits(min_free_bytes=free + 1))
+    with pytest.raises(AttachmentRefused) as refused:
+        full.save("captura.png", "image/png", b"\x89PNG\r\n\x1a\n" + b"0" * 100, owner="web:x")
+    assert refused.value.code == "storage_full" and "no puedo recibir archivos" in refused.value.message
+
+
+def test_log_lines_of_the_rasa_process_never_carry_cards_or_phones(caplog: pytest.LogCaptureFixture) -> None:
+    previous = logging.getLogRecordFactory()
+    try:
+        log_masking.install()
+        log_masking.install()  # once is enough: the factory is not wrapped twice
+        assert logging.getLogRecordFactory() is not previous
+        with caplog.at_level(logging.INFO):
+            logging.getLogger("rasa.core.channels.rest").error(
+                "An exception occured while handling user message '%s'.",
+                f"mi tarjeta {CARD} y mi cel +57 315 777 8899, ana.perez@empresa.com",
+            )
+            logging.getLogger("rasa.core.processor").info("turn at 1796192294.897743 from 127.0.0.1:5055")
+    finally:
+        logging.setLogRecordFactory(previous)
+    masked, kept = (record.getMessage() for record in caplog.records[-2:])
+    assert not shows_card(masked) and "315 777 8899" not in masked and "ana.perez@" not in masked
+    assert "•••899" in masked  # the end of the number stays, to tell conversations apart
+    assert kept == "turn at 1796192294.897743 from 127.0.0.1:5055"  # timestamps and addresses stay readable
+
+
+def test_one_web_conversation_cannot_flood_the_assistant() -> None:
+    clock = [0.0]
+    pace = MessagePace(per_minute=3, clock=lambda: clock[0])
+    assert [pace.admit("web:a") for _ in range(5)] == [True, True, True, False, False]
+    assert pace.admit("web:b")  # another conversation has its own pace
+    clock[0] = 61.0
+    assert pace.admit("web:a")  # a minute later it may talk again

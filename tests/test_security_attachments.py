@@ -22,14 +22,24 @@ from rasa_sdk.executor import CollectingDispatcher
 from sanic_testing import TestManager
 
 from actions import actions as act
-from bot.attachments import AttachmentPolicy, AttachmentStore, UploadLimits, sweep_unattached
+from actions.adapters import TicketDesk
+from bot.attachments import AttachmentPolicy, AttachmentStore, sweep_unattached
 from bot.catalog import Catalog, get_catalog
 from bot.channels.web_session import SessionSigner
 from bot.settings import Settings
+from bot.settings.web import UploadLimits
+from bot.settings.tickets import OutboxSettings
 from bot.tickets import TicketStore
-from bot.tickets.jsm import JsmClient, JsmConfig, MappingFile, sync_mapping
+from bot.tickets.delivery import TicketDelivery
+from bot.tickets.delivery_text import transcripts_from
+from bot.tickets.factory import build_ticket_store
+from bot.tickets.jsm_client import JsmClient
+from bot.tickets.jsm_mapping import MappingFile
+from bot.tickets.jsm_sync import sync_mapping
 from bot.tickets.model import Attachment, Ticket
-from bot.tickets.outbox import OutboxSettings, TicketDelivery, Worker
+from bot.tickets.outbox_queue import OutboxQueue
+from bot.tickets.worker import Worker
+from bot.transcripts import TrackerReader
 from bot.web.app import SESSION_INVALID, create_app
 from tests.fake_jsm import FakeJsmServer, jsm_env, jsm_server, tickets_db_url  # noqa: F401 (fixtures)
 from tests.test_tickets import new_ticket
@@ -71,7 +81,7 @@ def web(web_app: Callable[..., Any]) -> Any:
 
 
 def session() -> str:
-    return SessionSigner.from_env(Settings.from_env().data_dir).issue()
+    return SessionSigner(Settings.from_env().secrets.web_session_secret).issue()
 
 
 def conversation_of(token: str) -> str:
@@ -128,7 +138,7 @@ def test_an_upload_belongs_to_the_conversation_its_session_names(web: Any, data_
     assert "owner" not in response.json and "path" not in response.json
     record = json.loads((data_dir / "adjuntos" / response.json["id"] / "attachment.json").read_text(encoding="utf-8"))
     assert record["owner"] == conversation_of(token)
-    assert AttachmentStore.from_settings().get(response.json["id"]).owner == conversation_of(token)
+    assert AttachmentStore.from_settings(get_catalog(), Settings.from_env()).get(response.json["id"]).owner == conversation_of(token)
 
 
 def test_resolve_keeps_only_the_files_of_the_asking_conversation(tmp_path: Path, catalog: Catalog) -> None:
@@ -156,7 +166,12 @@ def _attach(sender: str, references: list[dict[str, Any]]) -> dict[str, Any]:
         paused=False, followup_action=None, active_loop={}, latest_action_name="action_listen",
     )
     dispatcher = CollectingDispatcher()
-    events = asyncio.run(act.ActionReceiveAttachment().run(dispatcher, tracker, {}))
+    catalog = get_catalog()
+    services = act.Services(
+        catalog=catalog, tickets=TicketDesk(build_ticket_store(Settings.from_env(), catalog)),
+        attachments=AttachmentStore.from_settings(catalog, Settings.from_env()),
+    )
+    events = asyncio.run(act.ActionReceiveAttachment(services).run(dispatcher, tracker, {}))
     slots = {e["name"]: e["value"] for e in events if e.get("event") == "slot"}
     return {"slots": slots, "responses": [m.get("response") for m in dispatcher.messages]}
 
@@ -164,15 +179,11 @@ def _attach(sender: str, references: list[dict[str, Any]]) -> dict[str, Any]:
 def test_an_action_takes_only_files_its_own_conversation_uploaded(data_dir: Path, web: Any) -> None:
     ana, luis = session(), session()
     uploaded = post_file(web, ana).json
-    act.attachment_store.cache_clear()
-    try:
-        stolen = _attach(conversation_of(luis), [{"id": uploaded["id"]}])
-        assert "attachment" not in stolen["slots"] and stolen["responses"] == ["utter_attachment_missing"]
-        own = _attach(conversation_of(ana), [{"id": uploaded["id"]}])
-        (record,) = own["slots"]["attachment"]
-        assert record["id"] == uploaded["id"] and Path(record["path"]).read_bytes() == PNG
-    finally:
-        act.attachment_store.cache_clear()
+    stolen = _attach(conversation_of(luis), [{"id": uploaded["id"]}])
+    assert "attachment" not in stolen["slots"] and stolen["responses"] == ["utter_attachment_missing"]
+    own = _attach(conversation_of(ana), [{"id": uploaded["id"]}])
+    (record,) = own["slots"]["attachment"]
+    assert record["id"] == uploaded["id"] and Path(record["path"]).read_bytes() == PNG
 
 
 # --------------------------------- 2. the worker reads only store files, by id
@@ -193,7 +204,7 @@ def test_get_refuses_a_record_whose_path_leaves_its_folder(tmp_path: Path, catal
 
 @pytest.fixture
 def mapped(jsm_env: dict[str, str]) -> dict[str, str]:
-    config = JsmConfig.from_env()
+    config = Settings.from_env().tickets.jsm
     sync_mapping(JsmClient(config), get_catalog()).mapping.dump(config.mapping_file)
     return jsm_env
 
@@ -212,10 +223,17 @@ def _ticket_with(store: TicketStore, sender: str, records: list[dict[str, Any]])
 
 
 def _deliver(store: TicketStore) -> None:
-    config = JsmConfig.from_env()
+    environment = Settings.from_env()
+    config = environment.tickets.jsm
     settings = OutboxSettings(poll_seconds=0.05, retry_base_seconds=0.05, retry_max_seconds=0.2, lease_seconds=10)
-    delivery = TicketDelivery(store, JsmClient(config, timeout=2.0), MappingFile(config.mapping_file), settings=settings)
-    assert Worker(store, delivery, settings).run_once() == 1
+    catalog = get_catalog()
+    queue = OutboxQueue(store.url)
+    delivery = TicketDelivery(
+        queue, JsmClient(config, timeout=2.0), MappingFile(config.mapping_file), catalog=catalog,
+        attachments=AttachmentStore.from_settings(catalog, environment),
+        transcripts=transcripts_from(TrackerReader(environment.tracker_db_url)), settings=settings,
+    )
+    assert Worker(queue, delivery, settings).run_once() == 1
 
 
 def _received(fake: Any) -> list[bytes]:
@@ -231,7 +249,7 @@ def test_the_worker_never_uploads_a_file_the_record_merely_points_at(
     sender = "web:conversacion-de-ana-01"
     token_file = tmp_path / "rasa_api_token"
     token_file.write_bytes(SECRET)
-    files = AttachmentStore.from_settings(catalog)
+    files = AttachmentStore.from_settings(catalog, Settings.from_env())
     own = files.save("pantallazo.png", "image/png", PNG, owner=sender)
     decoy = files.save("real.png", "image/png", PNG + b"decoy", owner=sender)
     theirs = files.save("de-luis.png", "image/png", PNG + b"luis", owner="web:conversacion-de-luis-1")
@@ -250,7 +268,7 @@ def test_the_worker_never_uploads_a_file_the_record_merely_points_at(
         record(theirs),  # another customer's real, stored file
         record(swapped),
     ]
-    store = TicketStore.from_settings()
+    store = build_ticket_store(Settings.from_env(), catalog)
     ticket = _ticket_with(store, sender, records)
     _deliver(store)
 
@@ -365,7 +383,7 @@ def test_the_web_server_sweeps_in_the_background(data_dir: Path, catalog: Catalo
     old = AttachmentStore(data_dir / "adjuntos", AttachmentPolicy(catalog.attachment_field), UploadLimits(),
                           lambda: time.time() - 25 * 3600)
     stale = old.save("viejo.png", "image/png", PNG, owner="web:conversacion-de-ana-01")
-    fresh = AttachmentStore.from_settings(catalog).save("nuevo.png", "image/png", PNG, owner="web:conversacion-de-ana-01")
+    fresh = AttachmentStore.from_settings(catalog, Settings.from_env()).save("nuevo.png", "image/png", PNG, owner="web:conversacion-de-ana-01")
     app = web_app()
     deadline = time.monotonic() + 20
     while (data_dir / "adjuntos" / stale.id).exists() and time.monotonic() < deadline:

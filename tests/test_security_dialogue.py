@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from actions.adapters import TicketDesk
 from bot.attachments import AttachmentPolicy, AttachmentStore
 from bot.catalog import Catalog
 from bot.dialogue import form, prompts, requests, submit
@@ -151,7 +152,7 @@ def test_a_refused_value_the_summary_does_not_show_leaves_the_yes_standing(catal
     }
     step = form.step(turn("/affirm", "affirm"), slots, catalog)
     assert step.updates["phone"] is None and step.updates["confirmation"] == "send" and step.next_slot is None
-    _, says = submit.submit({**slots, **step.updates}, turn("/affirm", "affirm"), catalog, store)
+    _, says = submit.submit({**slots, **step.updates}, turn("/affirm", "affirm"), catalog, TicketDesk(store))
     assert responses(says) == ["utter_ticket_created"] and store.list()[0].phone is None
 
 
@@ -208,6 +209,15 @@ def test_attachment_slot_that_is_not_a_list_is_emptied(catalog: Catalog, files: 
     assert step.updates["attachment"] is None
 
 
+def test_without_an_attachment_store_no_record_is_vouched_for(catalog: Catalog, files: AttachmentStore) -> None:
+    """The dialogue reads no environment: a caller that hands it no store gets no attachment kept."""
+    slots = {"request_type": "pago_en_linea", "requested_slot": "description", "attachment": [screenshot(files)]}
+    step = form.step(turn("/attach", "attach"), slots, catalog)
+    assert step.updates["attachment"] is None
+    refusal = submit.build_ticket(confirmed(attachment=slots["attachment"]), turn("sí", "affirm"), catalog)
+    assert isinstance(refusal, submit.Refusal) and refusal.refused.field == "attachment"
+
+
 # ------------------------------------------ 2. build_ticket, last line of defence
 def confirmed(**extra: Any) -> dict[str, Any]:
     return {
@@ -238,7 +248,7 @@ def test_a_ticket_with_an_invalid_value_is_refused_and_the_form_asks_again(
     slots = confirmed(**bad)
     refusal = submit.build_ticket(slots, turn("/affirm", "affirm"), catalog, files)
     assert isinstance(refusal, submit.Refusal)
-    updates, says = submit.submit(slots, turn("/affirm", "affirm", message_id="m-1"), catalog, store, files)
+    updates, says = submit.submit(slots, turn("/affirm", "affirm", message_id="m-1"), catalog, TicketDesk(store), files)
     assert store.list() == []  # nothing written
     assert responses(says) == [response]
     assert submit.reopens_form(updates)
@@ -250,13 +260,13 @@ def test_a_ticket_with_an_invalid_value_is_refused_and_the_form_asks_again(
 
 
 def test_the_refusal_quotes_the_refused_email(catalog: Catalog, store: TicketStore, files: AttachmentStore) -> None:
-    updates, says = submit.submit(confirmed(email="no-es-un-correo"), turn("sí", "affirm"), catalog, store, files)
+    updates, says = submit.submit(confirmed(email="no-es-un-correo"), turn("sí", "affirm"), catalog, TicketDesk(store), files)
     assert says[0].kwargs == {"value": "no-es-un-correo"}
     assert updates["email"] is None
 
 
 def test_a_valid_ticket_is_created_and_does_not_reopen_the_form(catalog: Catalog, store: TicketStore, files: AttachmentStore) -> None:
-    updates, says = submit.submit(confirmed(), turn("sí", "affirm"), catalog, store, files)
+    updates, says = submit.submit(confirmed(), turn("sí", "affirm"), catalog, TicketDesk(store), files)
     assert responses(says) == ["utter_ticket_created"] and not submit.reopens_form(updates)
 
 
@@ -288,9 +298,9 @@ def summary_shown(catalog: Catalog) -> dict[str, Any]:
 
 def test_a_repeated_yes_after_a_lost_reply_returns_the_same_ticket(catalog: Catalog, store: TicketStore) -> None:
     slots = summary_shown(catalog)
-    _, first = submit.submit(slots, turn("/affirm", "affirm", message_id="m-1", timestamp=1.0), catalog, store)
+    _, first = submit.submit(slots, turn("/affirm", "affirm", message_id="m-1", timestamp=1.0), catalog, TicketDesk(store))
     # The reply was lost: the slots were never reset, and the customer says «sí» again.
-    _, again = submit.submit(slots, turn("enviar", "affirm", message_id="m-2", timestamp=9.0), catalog, store)
+    _, again = submit.submit(slots, turn("enviar", "affirm", message_id="m-2", timestamp=9.0), catalog, TicketDesk(store))
     (ticket,) = store.list(conversation_id=SENDER)
     assert responses(first) == responses(again) == ["utter_ticket_created"]
     assert first[0].kwargs["key"] == again[0].kwargs["key"] == ticket.key
@@ -298,18 +308,18 @@ def test_a_repeated_yes_after_a_lost_reply_returns_the_same_ticket(catalog: Cata
 
 def test_a_correction_after_the_summary_is_a_new_confirmation(catalog: Catalog, store: TicketStore) -> None:
     slots = summary_shown(catalog)
-    _, first = submit.submit(slots, turn("/affirm", "affirm", message_id="m-1"), catalog, store)
+    _, first = submit.submit(slots, turn("/affirm", "affirm", message_id="m-1"), catalog, TicketDesk(store))
     corrected = form.step(turn("el correo está mal, es luis@empresa.com", "correct"), {**slots, "confirmation": None, "requested_slot": "confirmation"}, catalog)
     assert corrected.next_slot == "confirmation"
     assert corrected.updates["confirmation_id"] != slots["confirmation_id"]
-    _, second = submit.submit({**slots, **corrected.updates, "confirmation": "send"}, turn("sí", "affirm", message_id="m-3"), catalog, store)
+    _, second = submit.submit({**slots, **corrected.updates, "confirmation": "send"}, turn("sí", "affirm", message_id="m-3"), catalog, TicketDesk(store))
     assert second[0].kwargs["key"] != first[0].kwargs["key"]
     assert second[0].kwargs["email"] == "luis@empresa.com"
 
 
 def test_the_confirmation_is_cleared_only_with_the_request(catalog: Catalog, store: TicketStore) -> None:
     slots = summary_shown(catalog)
-    updates, _ = submit.submit(slots, turn("sí", "affirm"), catalog, store)
+    updates, _ = submit.submit(slots, turn("sí", "affirm"), catalog, TicketDesk(store))
     assert updates["confirmation_id"] is None
     assert requests.reset_request()["confirmation_id"] is None
 

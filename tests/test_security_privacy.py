@@ -24,9 +24,18 @@ from bot.dialogue.turn import Turn
 from bot.privacy import CARD_MASK, mask_cards, mask_sender
 from bot.settings import Settings
 from bot.stores import mask_event
-from bot.tickets import TicketStore
-from bot.tickets.jsm import JsmClient, JsmConfig, MappingFile, sync_mapping
-from bot.tickets.outbox import OutboxSettings, TicketDelivery, Worker
+from actions.adapters import TicketDesk
+from bot.catalog import get_catalog
+from bot.settings.tickets import OutboxSettings
+from bot.tickets.delivery import TicketDelivery
+from bot.tickets.delivery_text import transcripts_from
+from bot.tickets.factory import build_ticket_store
+from bot.tickets.jsm_client import JsmClient
+from bot.tickets.jsm_mapping import MappingFile
+from bot.tickets.jsm_sync import sync_mapping
+from bot.tickets.outbox_queue import OutboxQueue
+from bot.tickets.worker import Worker
+from bot.transcripts import TrackerReader
 from bot.web.app import create_app
 from tests.cards import CARD, shows_card
 from tests.fake_jsm import FakeJsmServer, jsm_env, jsm_server, tickets_db_url  # noqa: F401 (fixtures)
@@ -103,9 +112,7 @@ def mapped(jsm_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str
     for name in ("PROXIES_COUNT", "UPLOAD_RATE_PER_MINUTE", "UPLOAD_MAX_FILES_PER_CONVERSATION",
                  "UPLOAD_MAX_BYTES_PER_CONVERSATION", "WEB_SESSION_SECRET"):
         monkeypatch.delenv(name, raising=False)
-    config = JsmConfig.from_env()
-    from bot.catalog import get_catalog
-
+    config = Settings.from_env().tickets.jsm
     sync_mapping(JsmClient(config), get_catalog()).mapping.dump(config.mapping_file)
     return jsm_env
 
@@ -114,7 +121,7 @@ def test_a_file_named_like_a_card_number_reaches_jsm_masked_and_whole(
     mapped: dict[str, str], jsm_server: FakeJsmServer, catalog: Catalog
 ) -> None:
     settings = Settings.from_env()
-    token = SessionSigner.from_env(settings.data_dir).issue()
+    token = SessionSigner(settings.secrets.web_session_secret).issue()
     sender = token.rsplit(".", 1)[0]
     web = create_app(settings, name=f"privacy_test_{next(_names)}")
     TestManager(web)
@@ -125,25 +132,29 @@ def test_a_file_named_like_a_card_number_reaches_jsm_masked_and_whole(
     assert response.json["name"] == f"{CARD_FILE_MASK}.pdf"  # what the widget shows
 
     # The action resolves it, the slot is stored by the tracker store (masked), and the ticket is made from it.
-    store = AttachmentStore.from_settings(catalog)
+    store = AttachmentStore.from_settings(catalog, settings)
     (record,) = store.resolve([{"id": response.json["id"]}], owner=sender)
     assert not shows_card(str(record))
     slot = SlotSet("attachment", [record])
     mask_event(slot)
     assert slot.value == [record] and Path(slot.value[0]["path"]).read_bytes() == PDF
 
-    tickets = TicketStore.from_settings()
+    tickets = build_ticket_store(settings, catalog)
     values: dict[str, Any] = {
         "request_type": "gestion_archivos", "item": "falla_cargue_cartera", "email": "ana@empresa.com",
         "confirmation": "send", "original_text": "no me carga el archivo de cartera", "attachment": slot.value,
     }
     updates, says = submit.submit(values, Turn(text="/affirm", sender_id=sender, message_id="m-1", channel="socketio"),
-                                  catalog, tickets)
+                                  catalog, TicketDesk(tickets), store)
     assert says[0].response == "utter_ticket_created", says
-    config = JsmConfig.from_env()
+    config = settings.tickets.jsm
     fast = OutboxSettings(poll_seconds=0.05, retry_base_seconds=0.05, retry_max_seconds=0.2, lease_seconds=10)
-    delivery = TicketDelivery(tickets, JsmClient(config, timeout=2.0), MappingFile(config.mapping_file), settings=fast)
-    assert Worker(tickets, delivery, fast).run_once() == 1
+    queue = OutboxQueue(tickets.url)
+    delivery = TicketDelivery(
+        queue, JsmClient(config, timeout=2.0), MappingFile(config.mapping_file), catalog=catalog,
+        attachments=store, transcripts=transcripts_from(TrackerReader(settings.tracker_db_url)), settings=fast,
+    )
+    assert Worker(queue, delivery, fast).run_once() == 1
 
     fake = jsm_server.fake
     (key,) = fake.requests

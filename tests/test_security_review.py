@@ -120,6 +120,22 @@ def test_five_failures_on_a_user_name_slow_it_down_from_any_address(
     assert login_as(site, "otra", WRONG, {"X-Forwarded-For": "203.0.113.53"}).status == 401  # other names are free
 
 
+def test_one_address_failing_on_a_lead_never_makes_her_wait_elsewhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, review_db_url: str
+) -> None:
+    site = make_site(tmp_path, monkeypatch, review_db_url, env={"PROXIES_COUNT": "1"})
+    failures = 0
+    while failures < 12:  # well past the 5 that make a user name wait at that address
+        attempt = login_as(site, "lider", WRONG, ATTACKER)
+        if attempt.status == 429:
+            wait_out(review_db_url, retry_after(attempt))
+            continue
+        assert attempt.status == 401, attempt.text
+        failures += 1
+    assert retry_after(login_as(site, "lider", PASSWORD, ATTACKER)) > 60  # the attacker waits
+    assert login_as(site, "lider", PASSWORD, LEAD).status == 302  # the lead, elsewhere, does not
+
+
 def test_forwarded_header_is_believed_only_with_the_proxy_secret(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, review_db_url: str
 ) -> None:
@@ -143,6 +159,15 @@ def test_an_ipv6_client_is_one_network_not_one_address(tmp_path: Path, monkeypat
 def test_a_bad_proxies_count_stops_the_server_with_its_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str) -> None:
     with pytest.raises(SystemExit, match="PROXIES_COUNT"):
         make_site(tmp_path, monkeypatch, env={"PROXIES_COUNT": value})
+
+
+@pytest.mark.parametrize("value", ["Marte/Olympus", "../../etc/passwd"])
+def test_a_bad_review_timezone_stops_the_server_with_its_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    """With the variable named, in Spanish: not a zoneinfo KeyError traceback."""
+    with pytest.raises(SystemExit, match="REVIEW_TIMEZONE"):
+        make_site(tmp_path, monkeypatch, env={"REVIEW_TIMEZONE": value})
 
 
 def test_cookies_are_secure_behind_an_https_proxy_only_when_it_is_trusted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

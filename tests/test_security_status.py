@@ -6,29 +6,33 @@ tests/smtp_server.py); JSM is the local fake.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from datetime import datetime
 from functools import lru_cache
-from typing import Iterator
+from typing import Iterator, Optional
 from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
 
 from actions import actions as act
+from actions.adapters import LiveJsm, Postbox, TicketDesk
 from bot.catalog import Catalog
-from bot.dialogue.status import status
+from bot.dialogue import status as dialogue
 from bot.dialogue.turn import Say, Turn
-from bot.mail import Mail, MailConfigError, MailError, MailSettings, Postman, Quota, postman_from_env
+from bot.mail import Mail, MailError, Postman, Quota
+from bot.settings.mail import MailConfigError, MailSettings
 from bot.privacy import mask_email
 from bot.settings import PROJECT_ROOT
 from bot.tickets import TicketStore
+from bot.tickets.jsm_client import JsmClient
 from bot.tickets.model import Ticket
 from tests.conftest import free_port
 from tests.fake_jsm import FakeJsmServer, Scripted, jsm_env, jsm_server, tickets_db_url  # noqa: F401 (fixtures)
 from tests.smtp_server import PASSWORD, SENDER, USER, SmtpServer, smtp_server, smtp_tls_server  # noqa: F401 (fixtures)
-from tests.test_actions import responses, run, tickets, tracker  # noqa: F401 (fixture)
+from tests.test_actions import files, responses, run, services, tickets, tracker  # noqa: F401 (fixtures)
 from tests.test_jsm import client, delivered_ticket
 from tests.test_tickets import new_ticket
 
@@ -51,6 +55,25 @@ def texts() -> dict[str, str]:
 def shown(says: list[Say]) -> str:
     """What the customer reads: the domain's texts with the values filled in."""
     return "\n".join(texts()[s.response].format(**s.kwargs) for s in says)
+
+
+def status(
+    turn: Turn,
+    slots: dict,
+    catalog: Catalog,
+    store: TicketStore,
+    live: Optional[JsmClient] = None,
+    postman: Optional[Postman] = None,
+) -> list[Say]:
+    """The dialogue's status answer, with the store, JSM and the mail threads handed in as the action server does."""
+    return dialogue.status(
+        turn,
+        slots,
+        catalog,
+        TicketDesk(store),
+        live=LiveJsm(live) if live is not None else None,
+        postman=Postbox(postman) if postman is not None else None,
+    )
 
 
 def attacker(text: str) -> Turn:
@@ -221,20 +244,19 @@ def test_smtp_down_keeps_the_neutral_answer_and_logs_the_masked_address(
 
 
 def test_the_action_answers_a_stranger_even_with_the_smtp_server_down(
-    tickets: TicketStore, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    tickets: TicketStore, services: act.Services, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="bot.mail")
     victim_ticket(tickets)
-    for name, value in {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(free_port()), "SMTP_FROM": SENDER, "SMTP_STARTTLS": "false", "SMTP_TIMEOUT": "2"}.items():
-        monkeypatch.setenv(name, value)
-    postman_from_env.cache_clear()
+    postman = Postman(MailSettings(host="127.0.0.1", port=free_port(), sender=SENDER, starttls=False, timeout=2))
+    action = act.ActionCheckStatus(dataclasses.replace(services, postman=Postbox(postman)))
     try:
-        events, messages = run(act.ActionCheckStatus(), tracker("¿cómo va ECO-000001?", "check_status", sender="c-extraño"))
+        events, messages = run(action, tracker("¿cómo va ECO-000001?", "check_status", sender="c-extraño"))
         assert responses(messages) == ["utter_ticket_status_mailed"] and messages[0]["key"] == "ECO-000001"
         assert events == []
-        assert postman_from_env().join(timeout=20)
+        assert postman.join(timeout=20)
     finally:
-        postman_from_env.cache_clear()
+        postman.close()
     assert f"mail to {mask_email(VICTIM)} about ECO-000001 not sent" in caplog.text
 
 
@@ -287,15 +309,14 @@ def test_a_recipient_cannot_smuggle_headers_or_more_addresses() -> None:
 
 
 # ------------------------------------------------------------------ no unlocking by e-mail
-def test_an_email_after_a_status_question_unlocks_nothing(tickets: TicketStore, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("SMTP_HOST", raising=False)
-    postman_from_env.cache_clear()
+def test_an_email_after_a_status_question_unlocks_nothing(tickets: TicketStore, services: act.Services) -> None:
+    assert services.postman is None  # mail off
     ticket = victim_ticket(tickets)
-    _, asked = run(act.ActionCheckStatus(), tracker(f"¿cómo va {ticket.key}?", "check_status", sender="c-extraño"))
+    _, asked = run(act.ActionCheckStatus(services), tracker(f"¿cómo va {ticket.key}?", "check_status", sender="c-extraño"))
     assert responses(asked) == ["utter_ticket_status_private"]
     # Old conversations may still carry the slot the e-mail proof used.
     events, messages = run(
-        act.ActionContactOutsideForm(), tracker(VICTIM, "inform", slots={"status_key": ticket.key}, sender="c-extraño")
+        act.ActionContactOutsideForm(services), tracker(VICTIM, "inform", slots={"status_key": ticket.key}, sender="c-extraño")
     )
     assert "utter_ticket_status" not in responses(messages) and responses(messages)[0] == "utter_contact_noted"
     assert all(ticket.status_label not in str(m) for m in messages)

@@ -18,7 +18,6 @@ from typing import Any, Iterator
 
 import pytest
 
-from bot.attachments import AttachmentStore
 from bot.channels import teams
 from bot.channels.identity import owning_channel
 from bot.channels.teams import (
@@ -334,7 +333,7 @@ def test_a_redirect_within_the_allowed_hosts_is_followed(
     assert post_files(bot, microsoft, key, [file_info(f"{microsoft.base}/redirect/sharepoint", "captura.png")]).status == 200
     [message] = bot.rasa.messages
     assert message.text == "/attach" and message.metadata["attachments"][0]["size"] == len(PNG)
-    stored = AttachmentStore.from_settings().get(message.metadata["attachments"][0]["id"])
+    stored = bot.channel.attachment_store.get(message.metadata["attachments"][0]["id"])
     assert stored is not None and stored.owner == message.sender_id == "teams:29:user-1"
     assert [auth for _, path, auth in microsoft.requests if path.startswith(("/redirect", "/files"))] == [None, None]
     assert PNG in stored_contents(data_dir)

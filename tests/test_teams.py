@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import os
 import socket
 import threading
 import time
@@ -26,14 +27,17 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 from rasa.core.channels.channel import UserMessage
+from rasa.shared.exceptions import RasaException
+from rasa.shared.utils.io import read_config_file
 from sanic import Sanic
 from sanic_testing import TestManager
 
 from bot.attachments import AttachmentPolicy, AttachmentStore
 from bot.catalog import Catalog
 from bot.channels import teams
-from bot.channels.common import MAX_MESSAGE_CHARS, TOO_LONG, DisabledChannel
+from bot.channels.common import CREDENTIALS_FILE, MAX_MESSAGE_CHARS, TOO_LONG, DisabledChannel, credential_variables
 from bot.channels.teams import FILE_DOWNLOAD_INFO, HERO_CARD, TeamsConfig, TeamsInput
+from bot.channels.teams import config as teams_config
 from bot.settings import PROJECT_ROOT
 
 APP_ID = "8f0c1c2e-app-id"
@@ -503,7 +507,7 @@ def test_an_uploaded_file_is_stored_and_sent_as_attach(bot: Harness, microsoft: 
     assert message.text == "/attach"
     [reference] = message.metadata["attachments"]
     assert reference["name"] == "captura.png" and reference["content_type"] == "image/png" and reference["size"] == len(PNG)
-    stored = AttachmentStore.from_settings().get(reference["id"])
+    stored = bot.channel.attachment_store.get(reference["id"])
     assert stored is not None and Path(stored.path).read_bytes() == PNG
     assert Path(stored.path).is_relative_to(data_dir)
     # The pre-authenticated SharePoint link never receives the bot's token.
@@ -542,7 +546,7 @@ def test_a_file_over_the_limit_is_refused(microsoft: FakeMicrosoft, key: Signing
     assert harness.post(activity, token=token_for(key, microsoft.base)).status == 200
 
     assert harness.rasa.messages == []
-    assert [a["text"] for a in microsoft.activities] == ["El archivo «grande.pdf» supera el máximo de 100 B."]
+    assert [a["text"] for a in microsoft.activities] == ["El archivo «grande.pdf» pesa 4 KB; el máximo es 100 B."]
     assert not any(tmp_path.iterdir())
 
 
@@ -551,7 +555,7 @@ def test_single_tenant_token_is_fetched_once_and_reused(
     microsoft: FakeMicrosoft, key: SigningKey, data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The default token URL, pointed at the fake: only the host changes.
-    monkeypatch.setattr(teams, "TOKEN_URL_TEMPLATE", f"{microsoft.base}/{{tenant}}/oauth2/v2.0/token")
+    monkeypatch.setattr(teams_config, "TOKEN_URL_TEMPLATE", f"{microsoft.base}/{{tenant}}/oauth2/v2.0/token")
     harness = harness_for(TeamsInput.from_credentials(credentials(microsoft, token_url="")), microsoft)
     answer_with(harness, {"text": "Recibido."})
     for _ in range(2):
@@ -642,3 +646,35 @@ def test_credentials_file_block_loads_the_channel(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("TEAMS_APP_PASSWORD", "")
     block = read_config_file(PROJECT_ROOT / "credentials.yml")["bot.channels.teams.TeamsInput"]
     assert isinstance(_create_single_channel("bot.channels.teams.TeamsInput", block), DisabledChannel)
+
+
+def test_the_launcher_knows_every_variable_credentials_yml_references(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rasa refuses to start on an unset ``${VAR}``: the launcher sets these to "" when absent.
+
+    Read as Rasa reads the file, in an environment with only those variables:
+    all of them are enough, and each one is needed.
+    """
+    names = credential_variables()
+    assert {"TWILIO_AUTH_TOKEN", "WHATSAPP_PUBLIC_URL", "TEAMS_APP_PASSWORD", "TEAMS_TOKEN_URL"} <= set(names)
+    with monkeypatch.context() as patched:
+        patched.setattr(os, "environ", {name: "" for name in names})
+        assert "bot.channels.whatsapp.WhatsAppInput" in read_config_file(CREDENTIALS_FILE)
+        for left_out in names:
+            patched.setattr(os, "environ", {name: "" for name in names if name != left_out})
+            with pytest.raises(RasaException, match=left_out):
+                read_config_file(CREDENTIALS_FILE)
+
+
+def test_credential_variables_are_read_from_values_not_comments(tmp_path: Path) -> None:
+    credentials = tmp_path / "credentials.yml"
+    credentials.write_text(
+        "# Secrets come from ${COMMENTED}.\n"
+        "canal.A:\n"
+        "  token: ${TOKEN_A}\n"
+        "  url: https://${HOST_1}/ruta/${TOKEN_A}\n"
+        "  # old: ${OLD_TOKEN}\n"
+        "canal.B:\n"
+        "  token: ${TOKEN_B}\n",
+        encoding="utf-8",
+    )
+    assert credential_variables(credentials) == ("TOKEN_A", "HOST_1", "TOKEN_B")

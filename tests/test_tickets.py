@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -9,11 +10,13 @@ import sys
 import threading
 from pathlib import Path
 
+from actions.adapters import TicketDesk
 from bot.catalog import Catalog
 from bot.dialogue import status, submit
 from bot.dialogue.turn import Say, Turn
 from bot.tickets import NewTicket, TicketStore, TicketStoreError
 from bot.tickets.model import Attachment
+from bot.tickets.outbox_queue import OutboxQueue
 
 CONTRACT_FIELDS = {
     "category", "request_type", "item", "email", "phone", "description", "channel",
@@ -47,6 +50,19 @@ def test_keys_are_sequential_and_formatted(store: TicketStore) -> None:
     assert (first.key, second.key) == ("ECO-000001", "ECO-000002")
     assert first.status == "open"
     assert first.attachments[0].name == "cartera.csv"
+
+
+def test_every_field_of_a_ticket_is_stored_and_read_back(store: TicketStore) -> None:
+    """Fields are mapped to columns by name: none is dropped or mixed up on the way to the database."""
+    attachment = Attachment(name="a.png", content_type="image/png", size=3, url="https://x/a", path="/p/a", id="abc")
+    full = new_ticket(item_id="falla_cargue_cartera", item="Falla en cargue", attachments=(attachment,))
+    assert all(getattr(full, f.name) not in (None, ()) for f in dataclasses.fields(NewTicket))  # every field set
+    created, _ = store.create(full, "k-full")
+    for ticket in (created, store.get(created.key)):
+        assert {f.name: getattr(ticket, f.name) for f in dataclasses.fields(NewTicket)} == dataclasses.asdict(full) | {
+            "attachments": (attachment,)
+        }
+        assert ticket.created_at.tzinfo is not None and ticket.delivery_status == "local"
 
 
 def test_same_confirmation_never_creates_two_tickets(store: TicketStore) -> None:
@@ -130,9 +146,31 @@ class UnreachableStore(TicketStore):
 
 def test_store_failure_keeps_the_request_and_says_so(catalog: Catalog) -> None:
     slots = {"request_type": "gestion_archivos", "item": "falla_cargue_cartera", "email": "a@b.co", "confirmation": "send"}
-    updates, says = submit.submit(slots, Turn(text="sí", sender_id="c", message_id="m"), catalog, UnreachableStore())
+    desk = TicketDesk(UnreachableStore())  # as the action server hands the store to the dialogue
+    updates, says = submit.submit(slots, Turn(text="sí", sender_id="c", message_id="m"), catalog, desk)
     assert updates == {}  # nothing reset: "enviar" again retries with the same data
     assert [s.response for s in says] == ["utter_ticket_store_unavailable"]
+
+
+def test_services_first_used_together_on_a_new_database_all_open_it(tmp_path: Path) -> None:
+    """The action server, the web server and the worker may start at once on an empty database."""
+    for round_ in range(20):
+        url = f"sqlite:///{tmp_path / f'tickets-{round_}.db'}"
+        services = [TicketStore(url), OutboxQueue(url), TicketStore(url, outbox=True), OutboxQueue(url)]
+        failures: list[Exception] = []
+
+        def first_use(service: object) -> None:
+            try:
+                service.list() if isinstance(service, TicketStore) else service.claim_due("w")
+            except TicketStoreError as exc:
+                failures.append(exc)
+
+        threads = [threading.Thread(target=first_use, args=(s,)) for s in services]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert failures == []
 
 
 def test_unreachable_database_raises_a_store_error() -> None:
@@ -157,12 +195,8 @@ def test_status_is_only_shown_to_its_conversation(catalog: Catalog, store: Ticke
     assert status.ticket_keys_in("como va el eco 45 y ECO-000123", catalog) == ["ECO-000045", "ECO-000123"]
 
 
-def test_status_of_another_chat_stays_hidden_whatever_email_is_written(catalog: Catalog, store: TicketStore, monkeypatch) -> None:
-    from bot.mail import postman_from_env
-
-    monkeypatch.delenv("TICKETS_BACKEND", raising=False)
-    monkeypatch.delenv("SMTP_HOST", raising=False)  # mail off
-    postman_from_env.cache_clear()
+def test_status_of_another_chat_stays_hidden_whatever_email_is_written(catalog: Catalog, store: TicketStore) -> None:
+    # Mail off and no live JSM: the status functions get what they may use as arguments, never from the environment.
     ticket, _ = store.create(new_ticket(conversation_id="c-own", email="own@a.co"), "k")
     hidden = [Say("utter_ticket_status_private", {"key": ticket.key})]
     for text in (f"¿cómo va {ticket.key}?", f"estado de {ticket.key}, soy own@a.co"):

@@ -5,8 +5,17 @@ from __future__ import annotations
 import pytest
 
 from bot.catalog import Catalog
-from bot.contacts import find_contacts
-from bot.validation import check_description, check_email, check_option, check_phone, format_phone
+from bot.contacts import find_contacts, only_contacts
+from bot.text import clean_text
+from bot.validation import (
+    DESCRIPTION_MAX_CHARS,
+    check_description,
+    check_email,
+    check_option,
+    check_phone,
+    format_phone,
+    shown_value,
+)
 
 COUNTRIES = ["CO", "MX", "DO"]
 
@@ -159,8 +168,6 @@ def test_contacts_are_found_in_free_text(text: str, found: list) -> None:
 
 
 def test_clean_text_removes_controls_but_keeps_lines_and_emoji() -> None:
-    from bot.text import clean_text
-
     assert clean_text("\x00a\x07b\x1b[0mc\n\td 🙂") == "ab[0mc\n\td 🙂"
     assert clean_text(None) == ""
 
@@ -179,14 +186,10 @@ def test_clean_text_removes_controls_but_keeps_lines_and_emoji() -> None:
     ],
 )
 def test_messages_made_only_of_contact_data(text: str, expected: bool) -> None:
-    from bot.contacts import only_contacts
-
     assert only_contacts(text, COUNTRIES) is expected
 
 
 def test_a_description_longer_than_a_ticket_takes_is_refused(catalog: Catalog) -> None:
-    from bot.validation import DESCRIPTION_MAX_CHARS
-
     spec = catalog.request_type("pago_en_linea").field("description")
     words = " ".join(f"palabra{n}" for n in range(2000))
     assert len(words) > DESCRIPTION_MAX_CHARS
@@ -195,8 +198,6 @@ def test_a_description_longer_than_a_ticket_takes_is_refused(catalog: Catalog) -
 
 
 def test_refused_values_are_quoted_short_and_on_one_line() -> None:
-    from bot.validation import shown_value
-
     assert shown_value("no-es-un-correo") == "no-es-un-correo"
     quoted = shown_value("a" * 500 + "\x00\x1b[31m\nb")
     assert len(quoted) == 60 and quoted.endswith("…") and "\x1b" not in quoted and "\n" not in quoted

@@ -9,7 +9,7 @@ import pytest
 from sanic_testing import TestManager
 
 from bot.attachments import AttachmentPolicy, AttachmentRefused, AttachmentStore, safe_filename
-from bot.catalog import Catalog
+from bot.catalog import Catalog, get_catalog
 from bot.channels.web_session import SessionSigner
 from bot.settings import Settings
 from bot.web.app import create_app
@@ -29,7 +29,7 @@ def web(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
 def session() -> str:
     """A signed web chat session, as /api/sesion hands the widget."""
-    return SessionSigner.from_env(Settings.from_env().data_dir).issue()
+    return SessionSigner(Settings.from_env().secrets.web_session_secret).issue()
 
 
 def upload(web, name: str, data: bytes, content_type: str, origin: str | None = None):
@@ -81,7 +81,7 @@ def test_a_valid_upload_is_stored(web, tmp_path: Path) -> None:
     assert response.status == 201
     body = response.json
     assert body["name"] == "captura del error.png" and body["size"] == len(PNG)
-    stored = AttachmentStore.from_settings().get(body["id"])
+    stored = AttachmentStore.from_settings(get_catalog(), Settings.from_env()).get(body["id"])
     assert stored is not None and Path(stored.path).read_bytes() == PNG
     assert Path(stored.path).is_relative_to(tmp_path)
 

@@ -31,9 +31,8 @@ from twilio.request_validator import RequestValidator
 
 from bot.attachments import AttachmentPolicy, AttachmentStore
 from bot.catalog import Catalog
-from bot.channels.common import DisabledChannel
-from bot.channels.common import MAX_MESSAGE_CHARS, TOO_LONG
-from bot.channels.whatsapp import CHOICE_HINT, MAX_BODY, WhatsAppInput, WhatsAppOutput, split_body
+from bot.channels.common import MAX_MESSAGE_CHARS, TOO_LONG, DisabledChannel
+from bot.channels.whatsapp import CHOICE_HINT, MAX_BODY, WhatsAppConfig, WhatsAppInput, WhatsAppOutput, split_body
 from tests.fake_twilio import SID, TOKEN, FakeTwilio, Media, start_fake_twilio
 
 BOT_NUMBER = "whatsapp:+14155238886"
@@ -81,11 +80,23 @@ class FakeRasa:
         return [m.text for m in self.messages]
 
 
+def from_credentials(api_url: str, public_url: str = PUBLIC_URL) -> WhatsAppInput:
+    """The channel as Rasa builds it from credentials.yml (settings from the environment)."""
+    credentials = {"account_sid": SID, "auth_token": TOKEN, "whatsapp_number": BOT_NUMBER}
+    built = WhatsAppInput.from_credentials({**credentials, "api_url": api_url, "public_url": public_url})
+    assert isinstance(built, WhatsAppInput)
+    return built
+
+
+def output_to(api_url: str) -> WhatsAppOutput:
+    return WhatsAppOutput(WhatsAppConfig(SID, TOKEN, BOT_NUMBER, api_url=api_url))
+
+
 @pytest.fixture
 def channel(fake_twilio: FakeTwilio, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> WhatsAppInput:
     monkeypatch.setenv("BOT_DATA_DIR", str(tmp_path))
     monkeypatch.setattr(WhatsAppOutput, "backoff_base", 0.01)
-    return WhatsAppInput(SID, TOKEN, BOT_NUMBER, api_url=fake_twilio.api_url, public_url=PUBLIC_URL)
+    return from_credentials(fake_twilio.api_url)
 
 
 def make_app(channel: Any, rasa: FakeRasa, agent: Any = None) -> Sanic:
@@ -143,6 +154,11 @@ def small_store(root: Path, catalog: Catalog, max_bytes: int) -> AttachmentStore
     return AttachmentStore(root / "adjuntos", AttachmentPolicy(spec))
 
 
+def with_store(api_url: str, store: AttachmentStore, catalog: Catalog) -> WhatsAppInput:
+    config = WhatsAppConfig(SID, TOKEN, BOT_NUMBER, api_url=api_url, public_url=PUBLIC_URL)
+    return WhatsAppInput(config, store, catalog.country_ids)
+
+
 # ------------------------------------------------------------ signatures
 def test_unsigned_request_is_refused_and_nothing_is_delivered(channel: WhatsAppInput, fake_twilio: FakeTwilio) -> None:
     rasa = FakeRasa({"text": "no debería salir"})
@@ -179,7 +195,7 @@ def test_without_public_url_the_request_url_is_what_twilio_signed(
     fake_twilio: FakeTwilio, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("BOT_DATA_DIR", str(tmp_path))
-    direct = WhatsAppInput(SID, TOKEN, BOT_NUMBER, api_url=fake_twilio.api_url, public_url="")
+    direct = from_credentials(fake_twilio.api_url, public_url="")
     rasa = FakeRasa()
     app = make_app(direct, rasa)
     host = {"Host": "bot.interno:5005"}
@@ -272,6 +288,14 @@ def test_long_body_is_split_on_paragraphs(channel: WhatsAppInput, fake_twilio: F
     assert bodies == ["\n\n".join(paragraphs[:2]), "\n\n".join(paragraphs[2:])]
 
 
+def test_replies_of_a_turn_share_one_connection_to_twilio(channel: WhatsAppInput, fake_twilio: FakeTwilio) -> None:
+    """One HTTP session per event loop: no new connection (and TLS handshake) for every message."""
+    rasa = FakeRasa({"text": "Primera respuesta."}, {"text": "Segunda respuesta."}, {"text": "Tercera respuesta."})
+    post(make_app(channel, rasa), twilio_params("Hola"))
+    assert fake_twilio.bodies() == ["Primera respuesta.", "Segunda respuesta.", "Tercera respuesta."]
+    assert len(set(fake_twilio.message_peers)) == 1
+
+
 def test_split_body_never_exceeds_the_limit_even_without_paragraphs() -> None:
     text = " ".join(["palabra"] * 600) + "\n" + "x" * 2000
     parts = split_body(text)
@@ -282,7 +306,7 @@ def test_split_body_never_exceeds_the_limit_even_without_paragraphs() -> None:
 def test_429_then_201_is_retried_after_retry_after(fake_twilio: FakeTwilio, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(WhatsAppOutput, "backoff_base", 0.01)
     fake_twilio.script.append((429, {"Retry-After": "1"}, {"code": 20429, "message": "Too Many Requests", "status": 429}))
-    output = WhatsAppOutput(SID, TOKEN, BOT_NUMBER, api_url=fake_twilio.api_url)
+    output = output_to(fake_twilio.api_url)
 
     started = time.monotonic()
     asyncio.run(output.send_text_message(CUSTOMER, "¡Listo!"))
@@ -298,7 +322,7 @@ def test_persistent_failure_is_logged_with_twilio_code(
     monkeypatch.setattr(WhatsAppOutput, "backoff_base", 0.01)
     error = {"code": 20500, "message": "Internal Server Error", "status": 500}
     fake_twilio.script.extend([(500, {}, error)] * WhatsAppOutput.max_attempts)
-    output = WhatsAppOutput(SID, TOKEN, BOT_NUMBER, api_url=fake_twilio.api_url)
+    output = output_to(fake_twilio.api_url)
 
     with caplog.at_level(logging.ERROR, logger="bot.channels.whatsapp"):
         asyncio.run(output.send_text_message(CUSTOMER, "Hola"))
@@ -309,7 +333,7 @@ def test_persistent_failure_is_logged_with_twilio_code(
 
 def test_client_error_is_not_retried(fake_twilio: FakeTwilio, caplog: pytest.LogCaptureFixture) -> None:
     fake_twilio.script.append((400, {}, {"code": 21211, "message": "Invalid 'To' Phone Number", "status": 400}))
-    output = WhatsAppOutput(SID, TOKEN, BOT_NUMBER, api_url=fake_twilio.api_url)
+    output = output_to(fake_twilio.api_url)
     with caplog.at_level(logging.ERROR, logger="bot.channels.whatsapp"):
         asyncio.run(output.send_text_message("whatsapp:+57", "Hola"))
     assert len(fake_twilio.messages) == 1
@@ -467,7 +491,7 @@ def test_disallowed_type_is_refused_in_spanish_and_not_downloaded(channel: Whats
 
 def test_too_large_file_is_refused_with_its_size(fake_twilio: FakeTwilio, tmp_path: Path, catalog: Catalog) -> None:
     store = small_store(tmp_path, catalog, max_bytes=1024)
-    small = WhatsAppInput(SID, TOKEN, BOT_NUMBER, api_url=fake_twilio.api_url, public_url=PUBLIC_URL, attachment_store=store)
+    small = with_store(fake_twilio.api_url, store, catalog)
     fake_twilio.media["grande"] = Media(b"\xff" * 4096, "image/png")
     rasa = FakeRasa()
     params = twilio_params("", media=[(fake_twilio.media_url("grande"), "image/png")])
@@ -482,13 +506,13 @@ def test_too_large_file_is_refused_with_its_size(fake_twilio: FakeTwilio, tmp_pa
 
 def test_endless_download_stops_at_the_limit(fake_twilio: FakeTwilio, tmp_path: Path, catalog: Catalog) -> None:
     store = small_store(tmp_path, catalog, max_bytes=100 * 1024)
-    small = WhatsAppInput(SID, TOKEN, BOT_NUMBER, api_url=fake_twilio.api_url, public_url=PUBLIC_URL, attachment_store=store)
+    small = with_store(fake_twilio.api_url, store, catalog)
     fake_twilio.media["video"] = Media(b"", "image/png", mode="endless")
     rasa = FakeRasa()
     post(make_app(small, rasa), twilio_params("Va el archivo", media=[(fake_twilio.media_url("video"), "image/png")]))
 
     [refusal] = fake_twilio.bodies()
-    assert "pesa más de 100 KB" in refusal
+    assert "supera el máximo de 100 KB" in refusal
     assert rasa.texts == ["Va el archivo"]
     assert fake_twilio.stream_done.wait(10)
     assert fake_twilio.stream_sent < 64 * 1024 * 1024  # the channel hung up long before the end

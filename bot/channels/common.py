@@ -1,4 +1,4 @@
-"""What every connector of this project shares.
+"""What every connector of this project shares: the text check, the off switch and credentials.yml.
 
 A channel whose secrets are absent must not stop the assistant: it is
 replaced by a ``DisabledChannel`` that logs one line at start-up and answers
@@ -8,6 +8,8 @@ its webhook with 503, while the other channels run.
 from __future__ import annotations
 
 import logging
+import re
+from pathlib import Path
 from typing import Any, Awaitable, Callable, Iterable, Mapping, Optional, Text
 
 from rasa.core.channels.channel import InputChannel, UserMessage
@@ -15,7 +17,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.attachments import AttachmentStore
+from bot.settings import PROJECT_ROOT
 from bot.text import clean_text
 
 logger = logging.getLogger(__name__)
@@ -23,7 +25,15 @@ logger = logging.getLogger(__name__)
 # One limit for every channel: longer messages are a paste accident or an
 # attack, and would only slow the NLU down for everyone.
 MAX_MESSAGE_CHARS = 10_000
-TOO_LONG = f"El mensaje es demasiado largo: el máximo es de {MAX_MESSAGE_CHARS} caracteres. Escríbelo más corto o en varias partes."
+TOO_LONG = (
+    f"El mensaje es demasiado largo: el máximo es de {MAX_MESSAGE_CHARS} caracteres. "
+    "Escríbelo más corto o en varias partes."
+)
+
+# The channels' settings as Rasa reads them; secrets are ``${VAR}`` references.
+CREDENTIALS_FILE = PROJECT_ROOT / "credentials.yml"
+_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_COMMENT_LINE = re.compile(r"^\s*#.*$", re.MULTILINE)
 
 
 def screen_message(text: Optional[str]) -> tuple[str, Optional[str]]:
@@ -37,26 +47,26 @@ def screen_message(text: Optional[str]) -> tuple[str, Optional[str]]:
         return "", TOO_LONG
     return clean_text(text), None
 
-# Environment variables referenced from credentials.yml. Rasa refuses to start
-# when a referenced variable is unset, so the launcher sets absent ones to ""
-# and each connector decides it is off.
-CHANNEL_ENV = (
-    "TWILIO_ACCOUNT_SID",
-    "TWILIO_AUTH_TOKEN",
-    "TWILIO_WHATSAPP_NUMBER",
-    "TWILIO_API_URL",
-    "WHATSAPP_PUBLIC_URL",
-    "TEAMS_APP_ID",
-    "TEAMS_APP_PASSWORD",
-    "TEAMS_TENANT_ID",
-    "TEAMS_OPENID_URL",
-    "TEAMS_TOKEN_URL",
-)
+
+def credential_variables(path: Path = CREDENTIALS_FILE) -> tuple[str, ...]:
+    """The environment variables ``path`` references as ``${VAR}``, in order of appearance.
+
+    Rasa refuses to start when a referenced variable is unset, so the
+    launcher sets absent ones to "" and each connector decides it is off.
+    Read from the file itself, so a channel added there needs no second list.
+    Commented-out lines are not read by Rasa, so they are skipped here too.
+    """
+    text = _COMMENT_LINE.sub("", path.read_text(encoding="utf-8"))
+    return tuple(dict.fromkeys(_REFERENCE.findall(text)))
+
+
+def credential_text(credentials: Optional[Mapping[str, Any]], key: str) -> str:
+    """One credentials.yml value as text: unset, null and blank are all ""."""
+    return str((credentials or {}).get(key) or "").strip()
 
 
 def missing_credentials(credentials: Optional[Mapping[str, Any]], required: Iterable[str]) -> list[str]:
-    credentials = credentials or {}
-    return [key for key in required if not str(credentials.get(key) or "").strip()]
+    return [key for key in required if not credential_text(credentials, key)]
 
 
 class DisabledChannel(InputChannel):
@@ -67,7 +77,7 @@ class DisabledChannel(InputChannel):
         self.missing = missing
         logger.warning("Canal %s desactivado: faltan %s en el entorno.", label, ", ".join(missing))
 
-    def name(self) -> Text:  # type: ignore[override]
+    def name(self) -> Text:
         return self._name
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
@@ -82,22 +92,6 @@ class DisabledChannel(InputChannel):
             return response.json({"error": "canal desactivado", "missing": self.missing}, status=503)
 
         return hook
-
-
-class StoresCustomerFiles:
-    """Mixin for connectors that keep the files customers send.
-
-    The store is built on first use: it reads the catalog and the data
-    directory, which tests and deployments set up after the channel exists.
-    """
-
-    _attachment_store: Optional[AttachmentStore] = None
-
-    @property
-    def attachment_store(self) -> AttachmentStore:
-        if self._attachment_store is None:
-            self._attachment_store = AttachmentStore.from_settings()
-        return self._attachment_store
 
 
 def webhook_blueprint(name: str) -> Blueprint:

@@ -13,14 +13,18 @@ objects. Here:
   (``bot.channels.web_session``); anything else gets ``session_refused``
   with a Spanish reason, and no conversation is touched.
 
-Everything else is Rasa's own behaviour.
+Everything else is Rasa's own behaviour. The two library internals this
+relies on (swapping Rasa's socket.io handlers, handing the cleaned REST body on
+to Rasa's handler) live, checked, in ``bot.rasa_ext``.
 """
 
 from __future__ import annotations
 
 import hmac
 import logging
-from typing import Any, Awaitable, Callable, Optional, Text
+import time
+from collections import deque
+from typing import Any, Awaitable, Callable, Dict, Optional, Text
 
 from rasa.core.channels.channel import UserMessage
 from rasa.core.channels.rest import RestInput
@@ -31,26 +35,22 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.channels.common import MAX_MESSAGE_CHARS, TOO_LONG
-from bot.channels.identity import owning_channel
+from bot.channels.identity import owning_channel, valid_sender_id
 from bot.channels.web_session import SessionSigner
-from bot.kept_secrets import secret
+from bot.rasa_ext import request_json, socketio_handlers
 from bot.settings import Settings
 from bot.text import clean_text
 
 logger = logging.getLogger(__name__)
 
 MAX_SENDER_CHARS = 255
-REST_TOKEN_ENV = "REST_TOKEN"
-REST_TOKEN_FILE = "rest_token"
 
+# Metadata only a channel that verified its sender may set (WhatsApp, Teams).
+CHANNEL_VOUCHED_METADATA = frozenset({"sender_phone", "aad_object_id", "tenant_id", "service_url", "message_sid"})
 CHANNEL_LABELS = {"whatsapp": "WhatsApp", "teams": "Microsoft Teams", "socketio": "el chat web"}
 SESSION_REFUSED = "session_refused"
-SESSION_INVALID = "La sesión del chat no es válida o caducó. Empieza una conversación nueva."
-
-
-def rest_token() -> str:
-    """The REST channel's bearer token: ``REST_TOKEN``, or the one kept under ``BOT_DATA_DIR``."""
-    return secret(REST_TOKEN_ENV, Settings.from_env().data_dir, REST_TOKEN_FILE)
+SESSION_INVALID = "La sesión del chat no es válida. Empieza una conversación nueva."
+TOO_FAST = "Estás enviando mensajes muy rápido. Espera un momento y vuelve a escribirme."
 
 
 def rest_problem(body: Any) -> Optional[tuple[int, str]]:
@@ -60,8 +60,8 @@ def rest_problem(body: Any) -> Optional[tuple[int, str]]:
     sender, message, metadata = body.get("sender"), body.get("message"), body.get("metadata")
     if not isinstance(sender, str) or not sender.strip() or len(sender) > MAX_SENDER_CHARS:
         return 400, f"«sender» debe ser un texto de 1 a {MAX_SENDER_CHARS} caracteres."
-    if clean_text(sender) != sender:
-        return 400, "«sender» no puede tener caracteres de control."
+    if not valid_sender_id(sender):
+        return 400, "«sender» no puede tener caracteres de control ni caracteres Unicode inválidos."
     owner = owning_channel(sender)
     if owner is not None:
         return 403, (
@@ -77,6 +77,16 @@ def rest_problem(body: Any) -> Optional[tuple[int, str]]:
     return None
 
 
+def client_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
+    """What a REST or web client may say about its message: never what only a channel can vouch for.
+
+    ``sender_phone`` is the number Twilio signed for; a client claiming one
+    would have the form take it as verified. Attachments stay: they are
+    resolved against the files this conversation uploaded.
+    """
+    return {key: value for key, value in metadata.items() if key not in CHANNEL_VOUCHED_METADATA}
+
+
 def bearer_ok(authorization: Optional[str], token: str) -> bool:
     scheme, _, offered = (authorization or "").partition(" ")
     return bool(token) and scheme.lower() == "bearer" and hmac.compare_digest(offered.strip().encode(), token.encode())
@@ -90,22 +100,26 @@ class GuardedRestInput(RestInput):
     def name(cls) -> Text:
         return "rest"
 
+    @classmethod
+    def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> "GuardedRestInput":
+        """Rasa builds the channel at start-up: the token comes from the settings then."""
+        return cls(Settings.from_env().secrets.rest_token)
+
     @property
     def token(self) -> str:
-        if self._token is None:  # read on first use: tests and deployments set the environment first
-            self._token = rest_token()
-        return self._token
+        return self._token or ""
 
     def _extract_input_channel(self, req: Request) -> Text:
         return self.name()  # the caller's «input_channel» would let it pose as another channel
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         hook = super().blueprint(on_new_message)
+        request_json.verify()  # the cleaned body reaches Rasa's handler through Sanic's parsed JSON
 
         @hook.middleware("request")
         async def check(request: Request) -> Optional[HTTPResponse]:
-            if request.method != "POST" or not request.path.endswith("/webhook"):
-                return None
+            if request.method != "POST":
+                return None  # every POST, whatever its path: Sanic routes «/webhook/» to the same handler
             if not bearer_ok(request.headers.get("Authorization"), self.token):
                 return response.json(
                     {"error": "Falta el token de la API REST o no es válido (cabecera «Authorization: Bearer …»)."},
@@ -119,31 +133,62 @@ class GuardedRestInput(RestInput):
             problem = rest_problem(body)
             if problem is not None:
                 return response.json({"error": problem[1]}, status=problem[0])
+            cleaned = {**body, "metadata": client_metadata(body["metadata"])} if body.get("metadata") else dict(body)
             if isinstance(body.get("message"), str):
-                body["message"] = clean_text(body["message"])  # Rasa reads this same parsed body
+                cleaned["message"] = clean_text(body["message"])
+            request_json.hand_on(request, cleaned)
             return None
 
         return hook
 
 
+class MessagePace:
+    """At most ``per_minute`` messages per conversation in any 60 seconds, in this process.
+
+    Anyone can open a web chat; without a pace one browser tab could keep
+    the NLU busy for every other customer. A person never types this fast.
+    """
+
+    WINDOW = 60.0
+
+    def __init__(self, per_minute: int = 30, clock: Callable[[], float] = time.monotonic) -> None:
+        self.per_minute = per_minute
+        self.clock = clock
+        self._recent: dict[str, deque[float]] = {}
+
+    def admit(self, conversation: str) -> bool:
+        now = self.clock()
+        if len(self._recent) > 10_000:  # forget idle conversations, so memory follows recent traffic
+            self._recent = {k: t for k, t in self._recent.items() if t and t[-1] > now - self.WINDOW}
+        times = self._recent.setdefault(conversation, deque())
+        while times and times[0] <= now - self.WINDOW:
+            times.popleft()
+        if len(times) >= self.per_minute:
+            return False
+        times.append(now)
+        return True
+
+
 class GuardedSocketIOInput(SocketIOInput):
-    _signer: Optional[SessionSigner] = None
+    signer: SessionSigner
+    pace: MessagePace
 
     @classmethod
     def name(cls) -> Text:
         return "socketio"
 
-    @property
-    def signer(self) -> SessionSigner:
-        if self._signer is None:
-            self._signer = SessionSigner.from_env(Settings.from_env().data_dir)
-        return self._signer
+    @classmethod
+    def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> "GuardedSocketIOInput":
+        """Rasa's options from credentials.yml, and the session key from the settings, at start-up."""
+        channel = super().from_credentials(credentials)
+        channel.signer = SessionSigner(Settings.from_env().secrets.web_session_secret)
+        channel.pace = MessagePace()
+        return channel
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         hook = super().blueprint(on_new_message)
         namespace = self.namespace or "/"
-        handlers = self.sio.handlers[namespace]
-        original = handlers[self.user_message_evt]
+        rasa_handle_message = socketio_handlers.registered(self.sio, namespace, self.user_message_evt)
 
         async def refuse(sid: Text) -> None:
             await self.sio.emit(SESSION_REFUSED, {"error": SESSION_INVALID}, room=sid)
@@ -167,6 +212,9 @@ class GuardedSocketIOInput(SocketIOInput):
                 await refuse(sid)
                 return
             self.sio.enter_room(sid, sender_id, namespace=namespace)
+            if not self.pace.admit(sender_id):
+                await self.sio.emit(self.bot_message_evt, {"text": TOO_FAST}, room=sender_id)
+                return
             if len(data.get("message") or "") > MAX_MESSAGE_CHARS:
                 await self.sio.emit(self.bot_message_evt, {"text": TOO_LONG}, room=sender_id)
                 return
@@ -174,10 +222,10 @@ class GuardedSocketIOInput(SocketIOInput):
             clean = {
                 "message": clean_text(data.get("message") or ""),
                 "session_id": sender_id,  # Rasa's handler takes this as the conversation id
-                self.metadata_key: metadata if isinstance(metadata, dict) else {},
+                self.metadata_key: client_metadata(metadata) if isinstance(metadata, dict) else {},
             }
-            await original(sid, clean)
+            await rasa_handle_message(sid, clean)
 
-        handlers["session_request"] = session_request
-        handlers[self.user_message_evt] = guarded
+        socketio_handlers.replace_handler(self.sio, namespace, "session_request", session_request)
+        socketio_handlers.replace_handler(self.sio, namespace, self.user_message_evt, guarded)
         return hook

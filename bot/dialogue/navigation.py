@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Mapping, Optional
 
 from bot.catalog import Catalog, Category, RequestType
+from bot.dialogue.slots import FALLBACK_COUNT, ORIGINAL_TEXT, REQUEST_TYPE
 from bot.dialogue.turn import Button, Say, Turn, payload
 
 MAX_SUGGESTIONS = 3
@@ -66,9 +67,9 @@ def choose_category(turn: Turn, catalog: Catalog) -> list[Say]:
 
 def suggestions(turn: Turn, slots: Mapping[str, Any], catalog: Catalog) -> tuple[dict[str, Any], list[Say]]:
     """Low confidence: offer the likeliest request types, or the menu on a second miss."""
-    misses = int(slots.get("fallback_count") or 0) + 1
+    misses = int(slots.get(FALLBACK_COUNT) or 0) + 1
     if misses >= 2:
-        return {"fallback_count": 0}, [Say("utter_fallback_menu")] + categories_menu(catalog)
+        return {FALLBACK_COUNT: 0}, [Say("utter_fallback_menu")] + categories_menu(catalog)
     ranked: list[tuple[float, RequestType]] = []
     for entry in turn.intent_ranking:
         request_type = catalog.request_type_for_intent(entry.get("name"))
@@ -80,24 +81,24 @@ def suggestions(turn: Turn, slots: Mapping[str, Any], catalog: Catalog) -> tuple
         ranked = [pair for pair in ranked if pair[0] >= floor]
     top = [rt for _, rt in ranked[:MAX_SUGGESTIONS]]
     if not top:
-        return {"fallback_count": misses}, [Say("utter_ask_rephrase")] + categories_menu(catalog)
+        return {FALLBACK_COUNT: misses}, [Say("utter_ask_rephrase")] + categories_menu(catalog)
     # The customer's words stay the opening message of whichever type is picked.
     buttons = tuple(
         Button(rt.name, payload("choose_request_type", request_type=rt.id, opening=OPENING_KEPT)) for rt in top
     )
     buttons += (Button(catalog.label("other"), payload("other")),)
-    updates = {"fallback_count": misses, "original_text": None if turn.is_payload else turn.text}
+    updates = {FALLBACK_COUNT: misses, ORIGINAL_TEXT: None if turn.is_payload else turn.text}
     return updates, [Say("utter_suggest_request_types", {}, buttons)]
 
 
 def other(catalog: Catalog) -> list[Say]:
-    """"Otra cosa": none of the suggestions fit."""
+    """ "Otra cosa": none of the suggestions fit."""
     return [Say("utter_ask_rephrase", {}, (menu_button(catalog),))]
 
 
 def explain(turn: Turn, catalog: Catalog) -> list[Say]:
     """Answer "¿qué es ...?" about a request type, category or retired option."""
-    value = turn.entity("request_type")
+    value = turn.entity(REQUEST_TYPE)
     retired = catalog.retired_option(value)
     if retired is None and not turn.is_payload:
         matched = catalog.match_retired(turn.text)
@@ -129,7 +130,7 @@ def explain(turn: Turn, catalog: Catalog) -> list[Say]:
 
 def form_help(slots: Mapping[str, Any], catalog: Catalog) -> list[Say]:
     """Inside a form: what is being asked and how to leave; the form then re-asks."""
-    request_type = catalog.request_type(slots.get("request_type"))
+    request_type = catalog.request_type(slots.get(REQUEST_TYPE))
     if request_type is None:
         return [Say("utter_help")]
     return [Say("utter_form_help", {"request_type": request_type.name})]

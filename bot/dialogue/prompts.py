@@ -12,13 +12,25 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from bot.catalog import Catalog, RequestType
-from bot.dialogue.form import CONFIRMATION, CORRECTION_FIELD, PHONE_CANDIDATES, PHONE_COUNTRY, Step
+from bot.dialogue.form import Step
+from bot.dialogue.slots import (
+    CONFIRMATION,
+    CORRECTION_FIELD,
+    DESCRIPTION,
+    EMAIL,
+    ITEM,
+    PHONE,
+    PHONE_CANDIDATES,
+    PHONE_COUNTRY,
+    REDIRECTED_FROM,
+    REQUEST_TYPE,
+)
 from bot.dialogue.turn import Button, Say, payload
 from bot.validation import format_phone
 
 
 def type_path(request_type: RequestType, catalog: Catalog) -> str:
-    """"Categoría → Tipo", how the portal names a request type in context."""
+    """ "Categoría → Tipo", how the portal names a request type in context."""
     return f"{catalog.category_of(request_type).name} → {request_type.name}"
 
 
@@ -29,7 +41,7 @@ def _attachment_names(value: Any, catalog: Catalog) -> str:
 
 def summary(slots: Mapping[str, Any], catalog: Catalog) -> str:
     """Every field of the request with its value, one per line."""
-    request_type = catalog.request_type(slots.get("request_type"))
+    request_type = catalog.request_type(slots.get(REQUEST_TYPE))
     if request_type is None:
         return ""
     lines = [f"• {catalog.label('request_type')}: {type_path(request_type, catalog)}"]
@@ -50,21 +62,21 @@ def summary(slots: Mapping[str, Any], catalog: Catalog) -> str:
 
 def ask(slot: str, slots: Mapping[str, Any], catalog: Catalog) -> list[Say]:
     """The question for ``slot`` in the current request."""
-    request_type = catalog.request_type(slots.get("request_type"))
+    request_type = catalog.request_type(slots.get(REQUEST_TYPE))
     if request_type is None:
         return []
     spec = request_type.field(slot)
-    if slot == "item" and spec is not None:
+    if slot == ITEM and spec is not None:
         buttons = tuple(Button(o.name, payload("inform", item=o.id)) for o in spec.options)
         return [Say("utter_question_item", {"label": spec.label}, buttons)]
-    if slot == "description":
-        retired = catalog.retired_option(slots.get("redirected_from"))
+    if slot == DESCRIPTION:
+        retired = catalog.retired_option(slots.get(REDIRECTED_FROM))
         if retired is not None:
             return [Say("utter_question_description_redirect", {"prompt": retired.redirect.description_prompt})]
         return [Say("utter_question_description", {"request_type": request_type.name})]
-    if slot == "email" and spec is not None:
+    if slot == EMAIL and spec is not None:
         return [Say("utter_question_email", {"label": spec.label})]
-    if slot == "phone":
+    if slot == PHONE:
         return [Say("utter_question_phone")]
     if slot == PHONE_COUNTRY:
         candidates: Mapping[str, str] = slots.get(PHONE_CANDIDATES) or {}

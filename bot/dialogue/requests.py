@@ -10,17 +10,27 @@ from __future__ import annotations
 from typing import Any, Mapping, Optional
 
 from bot.catalog import Catalog, RetiredOption
-from bot.contacts import find_emails, find_phones, words_besides_contacts
-from bot.dialogue.form import REQUEST_SLOTS, attachments_in, redirect_retired
+from bot.dialogue.extract import Reading
 from bot.dialogue.navigation import OPENING_KEPT, categories_menu, menu_button, suggestions
 from bot.dialogue.prompts import type_path
+from bot.dialogue.received import attachments_in
+from bot.dialogue.slots import (
+    ATTACHMENT,
+    COUNTRY,
+    EMAIL,
+    FALLBACK_COUNT,
+    OFFERED_REDIRECT,
+    OFFERED_TYPE,
+    ORIGINAL_TEXT,
+    PHONE,
+    REDIRECTED_FROM,
+    REQUEST_SLOTS,
+    REQUEST_TYPE,
+    REQUESTED_SLOT,
+)
 from bot.dialogue.turn import Button, Say, Turn, payload
-from bot.text import word_count
+from bot.dialogue.validate import redirect_retired
 from bot.validation import Check, PhoneCheck, check_email, check_option, check_phone, format_phone, shown_value
-
-# Slots that remember an offer until the customer answers it.
-OFFERED_TYPE = "offered_request_type"
-OFFERED_REDIRECT = "offered_redirect"
 
 Outcome = tuple[dict[str, Any], list[Say]]
 
@@ -31,11 +41,11 @@ def reset_request(keep_attachments: bool = False) -> dict[str, Any]:
     Files sent before the request started belong to it, so starting a request
     keeps them; creating or cancelling one clears them.
     """
-    updates: dict[str, Any] = {slot: None for slot in REQUEST_SLOTS if not (keep_attachments and slot == "attachment")}
+    updates: dict[str, Any] = {slot: None for slot in REQUEST_SLOTS if not (keep_attachments and slot == ATTACHMENT)}
     updates.update(
         {
-            "request_type": None,
-            "requested_slot": None,
+            REQUEST_TYPE: None,
+            REQUESTED_SLOT: None,
             OFFERED_TYPE: None,
             OFFERED_REDIRECT: None,
         }
@@ -52,18 +62,18 @@ def start_request(turn: Turn, slots: Mapping[str, Any], catalog: Catalog) -> Out
     offered_type = catalog.request_type(slots.get(OFFERED_TYPE))
     offered_redirect = catalog.retired_option(slots.get(OFFERED_REDIRECT))
     # A request-type entity is a choice only when a button sent it.
-    requested = turn.entity("request_type") if turn.is_payload else None
+    requested = turn.entity(REQUEST_TYPE) if turn.is_payload else None
     redirect_from: Optional[RetiredOption] = None
     keep_opening = False
     if requested is not None:
         retired = catalog.retired_option(requested)
         if retired is not None:
             # A retired option picked directly: explain, then open its target.
-            updates = {**reset_request(keep_attachments=True), "original_text": None, "fallback_count": 0}
+            updates = {**reset_request(keep_attachments=True), ORIGINAL_TEXT: None, FALLBACK_COUNT: 0}
             changes, says = redirect_retired(retired, catalog)
             return {**updates, **changes}, says
         request_type = catalog.request_type(requested)
-        redirect_from = catalog.retired_option(turn.entity("redirected_from"))
+        redirect_from = catalog.retired_option(turn.entity(REDIRECTED_FROM))
         keep_opening = turn.entity("opening") == OPENING_KEPT
     elif turn.intent == "affirm" and offered_type is not None:
         request_type, redirect_from = offered_type, offered_redirect
@@ -72,35 +82,33 @@ def start_request(turn: Turn, slots: Mapping[str, Any], catalog: Catalog) -> Out
 
     accepted_offer = request_type is not None and request_type == offered_type
     updates = reset_request(keep_attachments=True)
-    updates["fallback_count"] = 0
+    updates[FALLBACK_COUNT] = 0
     if accepted_offer or (requested is not None and keep_opening):
         # The words that led to the offer are the request's opening message.
-        updates["original_text"] = slots.get("original_text")
+        updates[ORIGINAL_TEXT] = slots.get(ORIGINAL_TEXT)
     else:
-        updates["original_text"] = None if turn.is_payload else turn.text
+        updates[ORIGINAL_TEXT] = None if turn.is_payload else turn.text
     if request_type is None:
-        updates["original_text"] = None
+        updates[ORIGINAL_TEXT] = None
         return updates, [Say("utter_unknown_request_type")] + categories_menu(catalog)
 
-    updates["request_type"] = request_type.id
+    updates[REQUEST_TYPE] = request_type.id
     if redirect_from is not None and redirect_from.redirect.request_type_id == request_type.id:
-        updates["redirected_from"] = redirect_from.id
+        updates[REDIRECTED_FROM] = redirect_from.id
         category = catalog.category_of(request_type)
-        return updates, [
-            Say("utter_redirect_started", {"category": category.name, "request_type": request_type.name})
-        ]
+        return updates, [Say("utter_redirect_started", {"category": category.name, "request_type": request_type.name})]
     return updates, [Say("utter_request_started", {"request_type": type_path(request_type, catalog)})]
 
 
 def offer_redirect(turn: Turn, catalog: Catalog) -> Outcome:
     """A customer asked for a retired option in their own words: explain and offer."""
+    reading = Reading(turn.text, catalog)
     retired: Optional[RetiredOption] = catalog.retired_for_intent(turn.intent)
     if retired is None:
-        matches = catalog.match_retired(turn.text)
-        retired = matches[0] if matches else None
+        retired = reading.retired[0] if reading.retired else None
     if retired is None:
         return {}, [Say("utter_unknown_request_type")] + categories_menu(catalog)
-    choice = _failure_or_retired(turn, retired, catalog)
+    choice = _failure_or_retired(turn, retired, reading)
     if choice is not None:
         return choice
     target = catalog.request_type(retired.redirect.request_type_id)
@@ -117,7 +125,7 @@ def offer_redirect(turn: Turn, catalog: Catalog) -> Outcome:
     updates = {
         OFFERED_TYPE: target.id,
         OFFERED_REDIRECT: retired.id,
-        "original_text": None if turn.is_payload else turn.text,
+        ORIGINAL_TEXT: None if turn.is_payload else turn.text,
     }
     return updates, [
         Say("utter_retired_option", {"explanation": retired.explanation}),
@@ -125,7 +133,7 @@ def offer_redirect(turn: Turn, catalog: Catalog) -> Outcome:
     ]
 
 
-def _failure_or_retired(turn: Turn, retired: RetiredOption, catalog: Catalog) -> Optional[Outcome]:
+def _failure_or_retired(turn: Turn, retired: RetiredOption, reading: Reading) -> Optional[Outcome]:
     """The message also names an active option of the same field: ask which one.
 
     "el cargue de cartera falla, no actualiza los registros" reads like the
@@ -133,14 +141,15 @@ def _failure_or_retired(turn: Turn, retired: RetiredOption, catalog: Catalog) ->
     an upload failure to the redirect is the costliest mistake, so a message
     that names both is asked about instead of guessed.
     """
-    if turn.is_payload or retired in catalog.match_retired(turn.text):
+    catalog = reading.catalog
+    if turn.is_payload or retired in reading.retired:
         return None
     owner = catalog.request_type(retired.request_type_id)
     spec = owner.field(retired.field_id) if owner else None
     if owner is None or spec is None:
         return None
     named = [spec.option(str(v)) for v in turn.entity_values(retired.field_id)]
-    if not named and word_count(turn.text) <= SHORT_MESSAGE_WORDS and not retired.asked_for_in(turn.text):
+    if not named and reading.word_count <= SHORT_MESSAGE_WORDS and not retired.asked_for_in(turn.text):
         # "cartera", "error cartera": too short to tell an upload failure from an edit.
         typed = check_option(turn.text, spec)
         named = [spec.option(typed.value)] if typed.ok else []
@@ -149,15 +158,17 @@ def _failure_or_retired(turn: Turn, retired: RetiredOption, catalog: Catalog) ->
         return None
     option = options[0]
     buttons = (
-        Button(option.name, payload("choose_request_type", request_type=owner.id, item=option.id, opening=OPENING_KEPT)),
+        Button(
+            option.name, payload("choose_request_type", request_type=owner.id, item=option.id, opening=OPENING_KEPT)
+        ),
         Button(catalog.label("retired_choice").format(name=retired.name), payload(retired.intent)),
     )
-    return {"original_text": turn.text}, [Say("utter_failure_or_retired", {}, buttons)]
+    return {ORIGINAL_TEXT: turn.text}, [Say("utter_failure_or_retired", {}, buttons)]
 
 
 def decline_offer(slots: Mapping[str, Any], catalog: Catalog) -> Outcome:
     retired = catalog.retired_option(slots.get(OFFERED_REDIRECT))
-    updates = {OFFERED_TYPE: None, OFFERED_REDIRECT: None, "original_text": None}
+    updates = {OFFERED_TYPE: None, OFFERED_REDIRECT: None, ORIGINAL_TEXT: None}
     if retired is None:
         return updates, [Say("utter_anything_else")]
     return updates, [Say("utter_offer_declined", {"declined": retired.redirect.declined})]
@@ -166,9 +177,9 @@ def decline_offer(slots: Mapping[str, Any], catalog: Catalog) -> Outcome:
 def cancel(slots: Mapping[str, Any], form_active: bool, catalog: Catalog) -> Outcome:
     if not form_active and (slots.get(OFFERED_TYPE) or slots.get(OFFERED_REDIRECT)):
         return decline_offer(slots, catalog)  # "ya no" to an offer declines it
-    request_type = catalog.request_type(slots.get("request_type"))
+    request_type = catalog.request_type(slots.get(REQUEST_TYPE))
     updates = reset_request()
-    updates["original_text"] = None
+    updates[ORIGINAL_TEXT] = None
     if form_active and request_type is not None:
         return updates, [Say("utter_request_cancelled", {"request_type": request_type.name})]
     return updates, [Say("utter_nothing_to_cancel")]
@@ -179,7 +190,7 @@ def receive_attachment(turn: Turn, slots: Mapping[str, Any], catalog: Catalog) -
     attachments, says = attachments_in(turn, slots, catalog)
     if attachments is None:
         return {}, [Say("utter_attachment_missing")]
-    return {"attachment": attachments}, says + [Say("utter_attachment_kept")]
+    return {ATTACHMENT: attachments}, says + [Say("utter_attachment_kept")]
 
 
 # Up to this many words, a message naming a retired option's field is ambiguous.
@@ -188,7 +199,9 @@ SHORT_MESSAGE_WORDS = 6
 PROBLEM_MIN_WORDS = 2
 
 
-def contact_outside_form(turn: Turn, slots: Mapping[str, Any], catalog: Catalog) -> Outcome:
+def contact_outside_form(
+    turn: Turn, slots: Mapping[str, Any], catalog: Catalog, reading: Optional[Reading] = None
+) -> Outcome:
     """E-mail, phone or country given with no request open: kept, never asked again.
 
     When the message says more than the data ("el PSE no sirve, correo ...,
@@ -196,33 +209,32 @@ def contact_outside_form(turn: Turn, slots: Mapping[str, Any], catalog: Catalog)
     likeliest request types are offered, its words kept as the opening message.
     A value sent in a payload (``/inform{"email": ...}``) is checked like a
     typed one and, when refused, told why with the form's own refusal.
+    ``reading``: the message's words, when the caller already read them.
     """
-    text = "" if turn.is_payload else turn.text
+    reading = reading or Reading("" if turn.is_payload else turn.text, catalog)
     updates: dict[str, Any] = {}
     noted: list[str] = []
     refusals: list[Say] = []
-    emails = find_emails(text)
-    if emails:
-        email: Optional[str] = emails[0].value
-    elif turn.is_payload and turn.entity("email") is not None:
-        email, refusal = _payload_email(turn.entity("email"))
+    email = reading.email
+    if email is None and turn.is_payload and turn.entity(EMAIL) is not None:
+        email, refusal = _payload_email(turn.entity(EMAIL))
         refusals += refusal
-    else:
-        email = None
     if email:
-        updates["email"] = email
+        updates[EMAIL] = email
         noted.append(f"tu correo {email}")
-    phones = find_phones(text, catalog.country_ids)
-    raw_phone = phones[0].value if phones else (turn.entity("phone") if turn.is_payload else None)
+    raw_phone = reading.phone or (turn.entity(PHONE) if turn.is_payload else None)
     if raw_phone is not None:
-        check = check_phone(raw_phone, catalog.country_ids, slots.get("country")) if isinstance(raw_phone, str) else PhoneCheck(problem="invalid")
+        if isinstance(raw_phone, str):
+            check = check_phone(raw_phone, catalog.country_ids, slots.get(COUNTRY))
+        else:
+            check = PhoneCheck(problem="invalid")
         if check.ok:
-            updates["phone"] = check.e164
-            updates.setdefault("country", check.country)
+            updates[PHONE] = check.e164
+            updates.setdefault(COUNTRY, check.country)
             noted.append(f"tu teléfono {format_phone(check.e164)}")
-        elif not phones and not check.ambiguous:
+        elif not reading.phones and not check.ambiguous:
             refusals.append(Say(f"utter_invalid_phone_{check.problem}", {"value": shown_value(raw_phone)}))
-    words = words_besides_contacts(text, emails + phones)
+    words = reading.words_besides_contacts
     says: list[Say] = refusals + ([Say("utter_contact_noted", {"noted": " y ".join(noted)})] if noted else [])
     if len(words) >= PROBLEM_MIN_WORDS:
         more, suggestion_says = suggestions(turn, slots, catalog)
@@ -243,7 +255,7 @@ def _payload_email(value: Any) -> tuple[Optional[str], list[Say]]:
 def low_confidence(turn: Turn, slots: Mapping[str, Any], catalog: Catalog) -> Outcome:
     """The NLU is unsure: contact data in the message is kept first, then the
     likeliest request types are offered (or the need is asked)."""
-    text = "" if turn.is_payload else turn.text
-    if find_emails(text) or find_phones(text, catalog.country_ids):
-        return contact_outside_form(turn, slots, catalog)
+    reading = Reading("" if turn.is_payload else turn.text, catalog)
+    if reading.emails or reading.phones:
+        return contact_outside_form(turn, slots, catalog, reading)
     return suggestions(turn, slots, catalog)

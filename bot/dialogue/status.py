@@ -22,9 +22,9 @@ import phonenumbers
 
 from bot.catalog import Catalog
 from bot.contacts import find_emails
+from bot.dialogue.ports import Letter, LiveStatus, StatusMailer, TicketRepository, Unavailable
+from bot.dialogue.slots import COUNTRY
 from bot.dialogue.turn import Say, Turn
-from bot.mail import Mail, Postman, postman_from_env
-from bot.tickets import TicketStore, TicketStoreError
 from bot.tickets.model import Ticket
 
 logger = logging.getLogger(__name__)
@@ -36,8 +36,6 @@ MAX_KEYS = 3
 CHAT_LIST_LIMIT = 3
 MAIL_LIST_LIMIT = 10
 LIST_TOPIC = "lista"
-
-_FROM_ENV: Any = object()
 
 Outcome = tuple[dict[str, Any], list[Say]]
 
@@ -53,32 +51,28 @@ def ticket_keys_in(text: str, catalog: Catalog) -> list[str]:
 
 def owns(ticket: Ticket, turn: Turn) -> bool:
     """Whether this conversation created the ticket: same id, same channel (an unknown one never matches)."""
-    return bool(turn.sender_id and turn.channel) and (ticket.conversation_id, ticket.channel) == (turn.sender_id, turn.channel)
+    return bool(turn.sender_id and turn.channel) and (ticket.conversation_id, ticket.channel) == (
+        turn.sender_id,
+        turn.channel,
+    )
 
 
 def status(
     turn: Turn,
     slots: Mapping[str, Any],
     catalog: Catalog,
-    store: TicketStore,
-    live: Any = _FROM_ENV,
-    postman: Any = _FROM_ENV,
+    store: TicketRepository,
+    live: Optional[LiveStatus] = None,
+    postman: Optional[StatusMailer] = None,
 ) -> list[Say]:
     """The answer to a status question.
 
-    ``live``: a ``JsmClient`` when JSM is the help desk (its status is
-    fetched now; the last one recorded answers when JSM cannot be reached).
-    ``postman``: where status mails go, None when mail is off. Both are read
-    from the environment by default.
+    ``live``: the help desk's live status when JSM is the help desk (fetched
+    now; the last one recorded answers when JSM cannot be reached), None
+    otherwise. ``postman``: where status mails go, None when mail is off.
     """
-    if live is _FROM_ENV:
-        from bot.tickets.jsm import live_status_client
-
-        live = live_status_client()
-    if postman is _FROM_ENV:
-        postman = postman_from_env()
     lookup = _Live(live, store)
-    zone = _zone(slots.get("country"), catalog)
+    zone = _zone(slots.get(COUNTRY), catalog)
     try:
         keys = list(dict.fromkeys(ticket_keys_in(turn.text, catalog)))[:MAX_KEYS]
         if not keys:
@@ -97,23 +91,30 @@ def status(
                 postman.post(partial(status_mail, key, store, catalog, live, postman))
                 says.append(Say("utter_ticket_status_mailed", {"key": key}))
         return says
-    except TicketStoreError:
+    except Unavailable:
         return [Say("utter_ticket_store_unavailable_status")]
 
 
-def status_lookup(turn: Turn, slots: Mapping[str, Any], catalog: Catalog, store: TicketStore) -> Outcome:
+def status_lookup(
+    turn: Turn,
+    slots: Mapping[str, Any],
+    catalog: Catalog,
+    store: TicketRepository,
+    live: Optional[LiveStatus] = None,
+    postman: Optional[StatusMailer] = None,
+) -> Outcome:
     """``status`` as an action outcome: nothing to remember between turns."""
-    return {}, status(turn, slots, catalog, store)
+    return {}, status(turn, slots, catalog, store, live, postman)
 
 
 def _list(
     turn: Turn,
     catalog: Catalog,
-    store: TicketStore,
+    store: TicketRepository,
     lookup: "_Live",
     zone: tuple[ZoneInfo, str],
-    live: Any,
-    postman: Optional[Postman],
+    live: Optional[LiveStatus],
+    postman: Optional[StatusMailer],
 ) -> list[Say]:
     """«¿Cómo van mis solicitudes?»: this conversation's tickets; others' go by mail only.
 
@@ -138,7 +139,9 @@ def _list(
 
 
 # ----------------------------------------------------------------- the mails
-def status_mail(key: str, store: TicketStore, catalog: Catalog, live: Any, postman: Postman) -> Optional[Mail]:
+def status_mail(
+    key: str, store: TicketRepository, catalog: Catalog, live: Optional[LiveStatus], postman: StatusMailer
+) -> Optional[Letter]:
     """The status of ``key`` for its own e-mail; None when there is no such ticket or the quota is spent."""
     ticket = store.get(key)
     if ticket is None or not postman.may_send(ticket.email, ticket.key):
@@ -164,7 +167,7 @@ def status_mail(key: str, store: TicketStore, catalog: Catalog, live: Any, postm
         "",
         BRAND,
     ]
-    return Mail(
+    return Letter(
         to=ticket.email,
         subject=f"Estado de tu solicitud {ticket.key} · {BRAND}",
         text="\n".join(lines) + "\n",
@@ -172,7 +175,9 @@ def status_mail(key: str, store: TicketStore, catalog: Catalog, live: Any, postm
     )
 
 
-def list_mail(email: str, store: TicketStore, catalog: Catalog, live: Any, postman: Postman) -> Optional[Mail]:
+def list_mail(
+    email: str, store: TicketRepository, catalog: Catalog, live: Optional[LiveStatus], postman: StatusMailer
+) -> Optional[Letter]:
     """The latest tickets created with ``email`` (key, type, status), for that address; None when it has none."""
     tickets = store.list(limit=MAIL_LIST_LIMIT, email=email)
     if not tickets or not postman.may_send(email, LIST_TOPIC):
@@ -194,32 +199,30 @@ def list_mail(email: str, store: TicketStore, catalog: Catalog, live: Any, postm
         "",
         BRAND,
     ]
-    return Mail(to=email, subject=f"Tus solicitudes · {BRAND}", text="\n".join(lines) + "\n", topic=LIST_TOPIC)
+    return Letter(to=email, subject=f"Tus solicitudes · {BRAND}", text="\n".join(lines) + "\n", topic=LIST_TOPIC)
 
 
 # ------------------------------------------------------------------ statuses
 class _Live:
     """JSM status lookups for one answer: after one failure the rest use the local record."""
 
-    def __init__(self, client: Any, store: TicketStore) -> None:
+    def __init__(self, client: Optional[LiveStatus], store: TicketRepository) -> None:
         self.client = client
         self.store = store
 
     def status_of(self, ticket: Ticket) -> tuple[Optional[str], Optional[datetime]]:
         if self.client is None or not ticket.jsm_key:
             return ticket.jsm_status, ticket.jsm_status_at
-        from bot.tickets.jsm import JsmError
-
         try:
             name, at = self.client.current_status(ticket.jsm_key)
-        except JsmError as exc:
+        except Unavailable as exc:
             logger.warning("live JSM status of %s unavailable, using the local record: %s", ticket.key, exc)
             self.client = None
             return ticket.jsm_status, ticket.jsm_status_at
         if name and (name, at) != (ticket.jsm_status, ticket.jsm_status_at):
             try:
                 self.store.update_jsm_status(ticket.key, name, at)
-            except TicketStoreError:
+            except Unavailable:
                 pass  # only a cache for the next outage
         return name or ticket.jsm_status, at or ticket.jsm_status_at
 

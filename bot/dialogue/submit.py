@@ -7,16 +7,30 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional, Union
 
-from bot.attachments import AttachmentStore
 from bot.catalog import Catalog
-from bot.dialogue.form import CONFIRMATION, CONFIRMATION_ID, CONFIRMED, Refused, next_slot, revalidate
+from bot.dialogue.form import next_slot
+from bot.dialogue.ports import AttachmentResolver, TicketRepository, Unavailable
 from bot.dialogue.prompts import type_path
 from bot.dialogue.requests import reset_request
+from bot.dialogue.revalidate import Refused, revalidate
+from bot.dialogue.slots import (
+    ATTACHMENT,
+    CONFIRMATION,
+    CONFIRMATION_ID,
+    CONFIRMED,
+    DESCRIPTION,
+    EMAIL,
+    ITEM,
+    ORIGINAL_TEXT,
+    PHONE,
+    REDIRECTED_FROM,
+    REQUEST_TYPE,
+    TICKET_KEY,
+)
 from bot.dialogue.turn import Say, Turn
 from bot.privacy import mask_cards
-from bot.tickets import NewTicket, TicketStore, TicketStoreError
+from bot.tickets.model import Attachment, NewTicket
 from bot.validation import DESCRIPTION_MAX_CHARS
-from bot.tickets.model import Attachment
 
 logger = logging.getLogger(__name__)
 
@@ -37,17 +51,17 @@ class Refusal:
 
 
 def build_ticket(
-    slots: Mapping[str, Any], turn: Turn, catalog: Catalog, attachments: Optional[AttachmentStore] = None
+    slots: Mapping[str, Any], turn: Turn, catalog: Catalog, attachments: Optional[AttachmentResolver] = None
 ) -> Union[NewTicket, Refusal, None]:
     """The ticket the slots describe; None when they are not a confirmed, complete request.
 
     The last line of defence: every value is checked again as the form checks
-    a typed one (``form.revalidate``), whatever filled the slots, and any
+    a typed one (``revalidate``), whatever filled the slots, and any
     invalid one refuses the whole ticket. Attachments are the store's own
-    records of this conversation's files (``attachments``: read from the
-    environment when None), never what the slots claim.
+    records of this conversation's files (``attachments``; with no store, no
+    attachment record is vouched for), never what the slots claim.
     """
-    request_type = catalog.request_type(slots.get("request_type"))
+    request_type = catalog.request_type(slots.get(REQUEST_TYPE))
     if request_type is None or slots.get(CONFIRMATION) != CONFIRMED:
         return None
     fixes, refused = revalidate(slots, catalog, attachments, turn.sender_id)
@@ -56,8 +70,8 @@ def build_ticket(
     values = {**slots, **fixes}
     if next_slot({**values, CONFIRMATION: CONFIRMED}, catalog) is not None:
         return None  # a required field is missing: never store an incomplete ticket
-    item_spec = request_type.field("item")
-    item = item_spec.option(values.get("item")) if item_spec else None
+    item_spec = request_type.field(ITEM)
+    item = item_spec.option(values.get(ITEM)) if item_spec else None
     category = catalog.category_of(request_type)
     return NewTicket(
         category_id=category.id,
@@ -66,13 +80,13 @@ def build_ticket(
         request_type=request_type.name,
         item_id=item.id if item else None,
         item=item.name if item else None,
-        email=str(values.get("email")),
-        phone=values.get("phone") or None,
+        email=str(values.get(EMAIL)),
+        phone=values.get(PHONE) or None,
         # Card numbers never reach a ticket (nor JSM, nor an agent's screen).
-        description=mask_cards(values.get("description") or "") or None if request_type.field("description") else None,
-        original_text=mask_cards(values.get("original_text") or "") or None,
-        redirected_from=values.get("redirected_from"),
-        attachments=tuple(Attachment.from_dict(a) for a in values.get("attachment") or ()),
+        description=mask_cards(values.get(DESCRIPTION) or "") or None if request_type.field(DESCRIPTION) else None,
+        original_text=mask_cards(values.get(ORIGINAL_TEXT) or "") or None,
+        redirected_from=values.get(REDIRECTED_FROM),
+        attachments=tuple(Attachment.from_dict(a) for a in values.get(ATTACHMENT) or ()),
         channel=turn.channel or "desconocido",
         conversation_id=turn.sender_id,
     )
@@ -103,16 +117,16 @@ def idempotency_key(turn: Turn, confirmation_id: Optional[str] = None) -> str:
 
 def reopens_form(updates: Mapping[str, Any]) -> bool:
     """``submit`` refused the ticket: the confirmation is withdrawn and the request kept, so the form asks again."""
-    return CONFIRMATION in updates and updates[CONFIRMATION] is None and "request_type" not in updates
+    return CONFIRMATION in updates and updates[CONFIRMATION] is None and REQUEST_TYPE not in updates
 
 
 def _refusal_say(refused: Refused, slots: Mapping[str, Any], catalog: Catalog) -> Say:
-    request_type = catalog.request_type(slots.get("request_type"))
+    request_type = catalog.request_type(slots.get(REQUEST_TYPE))
     spec = request_type.field(refused.field) if request_type else None
     kwargs: dict[str, Any] = {"value": refused.value}
-    if refused.field == "item":
+    if refused.field == ITEM:
         kwargs["label"] = spec.label if spec else refused.field
-    if refused.field == "description":
+    if refused.field == DESCRIPTION:
         kwargs.update(min_words=spec.min_words if spec else 0, max_chars=DESCRIPTION_MAX_CHARS)
     return Say(f"utter_ticket_refused_{refused.field}", kwargs)
 
@@ -121,8 +135,8 @@ def submit(
     slots: Mapping[str, Any],
     turn: Turn,
     catalog: Catalog,
-    store: TicketStore,
-    attachments: Optional[AttachmentStore] = None,
+    store: TicketRepository,
+    attachments: Optional[AttachmentResolver] = None,
 ) -> Outcome:
     """Create the confirmed request's ticket, or say why not.
 
@@ -134,14 +148,14 @@ def submit(
         logger.warning("ticket refused: invalid %s (%s)", ticket.refused.field, ticket.refused.problem)
         return ticket.updates, [_refusal_say(ticket.refused, slots, catalog)]
     if ticket is None:
-        if slots.get("request_type") is None:
+        if slots.get(REQUEST_TYPE) is None:
             # No request in course: a "sí" after a created ticket, or a start
             # that already explained it did not recognise the option.
-            return {}, ([Say("utter_anything_else")] if slots.get("ticket_key") else [])
+            return {}, ([Say("utter_anything_else")] if slots.get(TICKET_KEY) else [])
         return {}, [Say("utter_nothing_to_submit")]
     try:
         stored, _created = store.create(ticket, idempotency_key(turn, slots.get(CONFIRMATION_ID)))
-    except TicketStoreError:
+    except Unavailable:
         # Slots are kept: the customer can retry with "enviar" and lose nothing.
         return {}, [Say("utter_ticket_store_unavailable")]
     request_type = catalog.request_type(stored.request_type_id)
@@ -150,6 +164,5 @@ def submit(
     retired = catalog.retired_option(stored.redirected_from)
     if retired is not None:
         says.append(Say("utter_redirect_closing", {"closing": retired.redirect.closing}))
-    updates = {**reset_request(), "original_text": None, "ticket_key": stored.key}
+    updates = {**reset_request(), ORIGINAL_TEXT: None, TICKET_KEY: stored.key}
     return updates, says
-

@@ -81,7 +81,7 @@ class Turn:
     ) -> "Turn":
         events = list(events)
         intent = latest_message.get("intent") or {}
-        user_event = next((e for e in reversed(events) if e.get("event") == "user"), {})
+        user_event: Mapping[str, Any] = next((e for e in reversed(events) if e.get("event") == "user"), {})
         channel = user_event.get("input_channel") or ""
         return cls(
             text=clean_text(str(latest_message.get("text") or "")),

@@ -1,17 +1,19 @@
 """Lead accounts, sessions, login throttling and the access log.
 
 Passwords are hashed with argon2id (argon2-cffi). Sessions are random tokens
-kept only as SHA-256 hashes, expire after ``REVIEW_SESSION_HOURS`` and carry
-their own CSRF token.
+kept only as SHA-256 hashes, expire after ``REVIEW_SESSION_HOURS``
+(``settings.review.session_hours``) and carry their own CSRF token.
 
-Failed logins are counted per client address and per user name. Instead of a
-lock-out, which behind a shared address let one person shut out the whole
-office, each failure makes the next attempt wait longer (1 s, 2 s, 4 s... up
-to ``MAX_DELAY``): from the first failure for an address, which stops a
-guesser at one address, and from the ``MAX_FAILURES``-th for a user name,
-which stops guessers spread over many addresses. While the wait lasts the
-attempt is refused before the password is even checked. A successful login
-clears both counters.
+Failed logins are counted per client address and per user name at that
+address. Instead of a lock-out, which behind a shared address let one person
+shut out the whole office, each failure makes the next attempt wait longer
+(1 s, 2 s, 4 s... up to ``MAX_DELAY``): from the first failure for an
+address, which stops a guesser at one address; from the ``MAX_FAILURES``-th
+for a user name at one address; and, for a user name, from failures at
+``SPREAD_ADDRESSES`` different addresses, which stops guessers spread over
+many addresses. One address alone can never make a lead wait elsewhere.
+While the wait lasts the attempt is refused before the password is even
+checked. A successful login clears the counters.
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import math
-import os
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -32,8 +33,10 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from bot.review import db
+from bot.settings.review import ReviewSettings
 
-MAX_FAILURES = 5  # per user name, before its attempts must wait
+MAX_FAILURES = 5  # per user name at one address, before its attempts must wait
+SPREAD_ADDRESSES = 5  # addresses failing on one user name before it waits everywhere
 FIRST_DELAY = timedelta(seconds=1)  # doubled by each further failure
 MAX_DELAY = timedelta(minutes=15)
 # How long a failure is remembered: long enough that a patient guesser stays at
@@ -44,8 +47,6 @@ MIN_PASSWORD_LENGTH = 10
 USERNAME_LENGTH = db.users.c.username.type.length
 KEY_LENGTH = db.login_failures.c.key.type.length
 SUBJECT_LENGTH = db.audit.c.subject.type.length
-
-_hasher = PasswordHasher()
 
 
 def _now() -> datetime:
@@ -136,10 +137,12 @@ class Session:
 
 
 class Accounts:
-    def __init__(self, engine: Engine, session_hours: Optional[float] = None) -> None:
+    """Blocking (SQL, argon2): the web handlers call it from a worker thread, never on the event loop."""
+
+    def __init__(self, engine: Engine, session_hours: float = ReviewSettings.session_hours) -> None:
         self.engine = engine
-        hours = session_hours if session_hours is not None else float(os.environ.get("REVIEW_SESSION_HOURS") or 8)
-        self.session_length = timedelta(hours=hours)
+        self.session_length = timedelta(hours=session_hours)
+        self._hasher = PasswordHasher()
 
     # ------------------------------------------------------------ users
     def add_user(self, username: str, password: str) -> None:
@@ -156,7 +159,7 @@ class Accounts:
             with self.engine.begin() as connection:
                 connection.execute(
                     insert(db.users).values(
-                        username=username, password_hash=_hasher.hash(password), active=True, created_at=_now()
+                        username=username, password_hash=self._hasher.hash(password), active=True, created_at=_now()
                     )
                 )
         except IntegrityError:
@@ -167,11 +170,15 @@ class Accounts:
             raise AccountError(f"La contraseña debe tener al menos {MIN_PASSWORD_LENGTH} caracteres.")
         with self.engine.begin() as connection:
             changed = connection.execute(
-                update(db.users).where(db.users.c.username == username).values(password_hash=_hasher.hash(password))
+                update(db.users)
+                .where(db.users.c.username == username)
+                .values(password_hash=self._hasher.hash(password))
             ).rowcount
-            connection.execute(delete(db.sessions).where(db.sessions.c.user_id.in_(
-                select(db.users.c.id).where(db.users.c.username == username)
-            )))
+            connection.execute(
+                delete(db.sessions).where(
+                    db.sessions.c.user_id.in_(select(db.users.c.id).where(db.users.c.username == username))
+                )
+            )
         if not changed:
             raise AccountError(f"No existe el usuario «{username}».")
 
@@ -181,8 +188,26 @@ class Accounts:
 
     # --------------------------------------------------------- throttle
     @staticmethod
-    def _user_key(username: str) -> str:
-        return fit(f"u:{username.lower()}", KEY_LENGTH)
+    def _user_prefix(username: str) -> str:
+        return f"u:{username.lower()}|"
+
+    @classmethod
+    def _user_key(cls, username: str, address: str) -> str:
+        return fit(f"{cls._user_prefix(username)}{address}", KEY_LENGTH)
+
+    def _spread(self, username: str) -> tuple[int, Optional[datetime]]:
+        """Addresses that failed on this user name within the window, and the latest failure."""
+        if not _plausible_username(username):
+            return 0, None  # no account has such a name (NUL, too long): its own failures still count
+        table = db.login_failures
+        with self.engine.connect() as connection:
+            count, last = connection.execute(
+                select(func.count(func.distinct(table.c.key)), func.max(table.c.at)).where(
+                    table.c.key.startswith(self._user_prefix(username), autoescape=True),
+                    table.c.at >= _now() - FAILURE_WINDOW,
+                )
+            ).one()
+        return int(count or 0), last
 
     @staticmethod
     def _address_key(address: str) -> str:
@@ -203,18 +228,20 @@ class Accounts:
 
     def retry_after(self, username: str, address: str) -> int:
         """Whole seconds before this user name may be tried from this address; 0: now."""
-        user, ip = self._user_key(username), self._address_key(address)
+        user, ip = self._user_key(username, address), self._address_key(address)
         failures, now = self._failures([user, ip]), _now()
         (user_count, user_last), (ip_count, ip_last) = failures[user], failures[ip]
+        spread, spread_last = self._spread(username)
         seconds = max(
-            _wait(user_count, MAX_FAILURES - 1, user_last, now),  # a user name: from its 5th failure
+            _wait(user_count, MAX_FAILURES - 1, user_last, now),  # a user name here: from its 5th failure
             _wait(ip_count, 0, ip_last, now),  # an address: from its first failure
+            _wait(spread, SPREAD_ADDRESSES - 1, spread_last, now),  # a user name everywhere: from 5 addresses
         )
         return math.ceil(seconds)
 
-    def attempts_left(self, username: str) -> int:
-        """Failed logins this user name may still have before its attempts must wait."""
-        user = self._user_key(username)
+    def attempts_left(self, username: str, address: str) -> int:
+        """Failed logins this user name may still have at this address before its attempts must wait."""
+        user = self._user_key(username, address)
         return max(0, MAX_FAILURES - self._failures([user])[user][0])
 
     def _record_failure(self, keys: Iterable[str]) -> None:
@@ -242,22 +269,26 @@ class Accounts:
         valid = False
         if row is not None:
             try:
-                valid = _hasher.verify(row.password_hash, password)
+                valid = self._hasher.verify(row.password_hash, password)
             except (VerifyMismatchError, VerificationError, InvalidHashError):
                 valid = False
         else:
-            _hasher.hash(password)  # same cost whether or not the user exists
-        keys = [self._user_key(username), self._address_key(address)]
-        if not valid:
+            self._hasher.hash(password)  # same cost whether or not the user exists
+        keys = [self._user_key(username, address), self._address_key(address)]
+        if not valid or row is None:
             self._record_failure(keys)
             return None
         token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
         expires = _now() + self.session_length
         with self.engine.begin() as connection:
-            connection.execute(delete(db.login_failures).where(db.login_failures.c.key.in_(keys)))
-            connection.execute(insert(db.sessions).values(
-                token_hash=_digest(token), user_id=row.id, csrf=csrf, created_at=_now(), expires_at=expires
-            ))
+            failures = db.login_failures.c.key
+            spread = failures.startswith(self._user_prefix(username), autoescape=True)
+            connection.execute(delete(db.login_failures).where(failures.in_(keys) | spread))
+            connection.execute(
+                insert(db.sessions).values(
+                    token_hash=_digest(token), user_id=row.id, csrf=csrf, created_at=_now(), expires_at=expires
+                )
+            )
         return Session(token, username, csrf, expires)
 
     def session(self, token: Optional[str]) -> Optional[Session]:
@@ -282,19 +313,24 @@ class Accounts:
     def log_access(self, username: str, action: str, subject: str) -> None:
         with self.engine.begin() as connection:
             connection.execute(
-                insert(db.audit).values(username=username, action=action, subject=fit(subject, SUBJECT_LENGTH), at=_now())
+                insert(db.audit).values(
+                    username=username, action=action, subject=fit(subject, SUBJECT_LENGTH), at=_now()
+                )
             )
 
     def has_recent_access(self, username: str, action: str, subject: str, within: timedelta) -> bool:
         with self.engine.connect() as connection:
-            return connection.execute(
-                select(db.audit.c.id).where(
-                    db.audit.c.username == username,
-                    db.audit.c.action == action,
-                    db.audit.c.subject == fit(subject, SUBJECT_LENGTH),
-                    db.audit.c.at >= _now() - within,
-                )
-            ).first() is not None
+            return (
+                connection.execute(
+                    select(db.audit.c.id).where(
+                        db.audit.c.username == username,
+                        db.audit.c.action == action,
+                        db.audit.c.subject == fit(subject, SUBJECT_LENGTH),
+                        db.audit.c.at >= _now() - within,
+                    )
+                ).first()
+                is not None
+            )
 
     def access_log(self, limit: int = 50) -> list[tuple[str, str, str, datetime]]:
         with self.engine.connect() as connection:

@@ -10,23 +10,18 @@ or was not understood.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-import os
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Optional, Sequence
 
 from bot.privacy import mask_cards
+from bot.settings.review import ReviewSettings
 from bot.text import clean_text
 
 FORM = "ticket_form"
 LOW_CONFIDENCE = 0.5  # the FallbackClassifier threshold in config.yml
-
-
-def abandon_after() -> timedelta:
-    """A conversation idle this long with a form open was abandoned; before
-    that it may still be going on (``REVIEW_ABANDON_MINUTES``, default 30)."""
-    return timedelta(minutes=float(os.environ.get("REVIEW_ABANDON_MINUTES") or 30))
-
-
+# A conversation idle this long with a form open was abandoned; before that it
+# may still be going on (``REVIEW_ABANDON_MINUTES``: settings.review.abandon_minutes).
+ABANDON_AFTER = timedelta(minutes=ReviewSettings.abandon_minutes)
 
 # Outcomes, in the order that decides the main one.
 TICKET = "ticket"
@@ -90,7 +85,12 @@ def _utter(event: dict[str, Any]) -> Optional[str]:
     return ((event.get("metadata") or {}).get("utter_action")) or None
 
 
-def summarize(sender_id: str, events: Sequence[dict[str, Any]], now: Optional[datetime] = None) -> Summary:
+def summarize(
+    sender_id: str,
+    events: Sequence[dict[str, Any]],
+    now: Optional[datetime] = None,
+    abandon_after: timedelta = ABANDON_AFTER,
+) -> Summary:
     now = now or datetime.now(timezone.utc)
     summary = Summary(sender_id=sender_id)
     texts: list[str] = []
@@ -144,7 +144,7 @@ def summarize(sender_id: str, events: Sequence[dict[str, Any]], now: Optional[da
         summary.outcomes.add(FALLBACK)
     if form_open and request_open:
         idle = now - (summary.last_at or now)
-        summary.outcomes.add(ABANDONED if idle >= abandon_after() else IN_PROGRESS)
+        summary.outcomes.add(ABANDONED if idle >= abandon_after else IN_PROGRESS)
     summary.customer_text = mask_cards(" \n".join(texts))
     return summary
 

@@ -13,6 +13,8 @@ from bot.review.analysis import OUTCOME_ORDER
 from bot.review.index import Stats
 
 CHART_HEIGHT = 160  # colours per outcome live in review.css (.seg-*)
+
+
 def day_bars(stats: Stats) -> list[dict[str, Any]]:
     """Two bars per day (conversations, tickets), scaled to the busiest day."""
     peak = max(stats.conversations_per_day + stats.tickets_per_day + [1])
@@ -20,14 +22,16 @@ def day_bars(stats: Stats) -> list[dict[str, Any]]:
     for index, day in enumerate(stats.days):
         conversations = stats.conversations_per_day[index]
         tickets = stats.tickets_per_day[index]
-        bars.append({
-            "day": day,
-            "label": day.strftime("%d/%m"),
-            "conversations": conversations,
-            "tickets": tickets,
-            "conv_height": round(CHART_HEIGHT * conversations / peak),
-            "ticket_height": round(CHART_HEIGHT * tickets / peak),
-        })
+        bars.append(
+            {
+                "day": day,
+                "label": day.strftime("%d/%m"),
+                "conversations": conversations,
+                "tickets": tickets,
+                "conv_height": round(CHART_HEIGHT * conversations / peak),
+                "ticket_height": round(CHART_HEIGHT * tickets / peak),
+            }
+        )
     return bars
 
 
@@ -45,5 +49,12 @@ def outcome_rows(stats: Stats, type_names: dict[str, str]) -> list[dict[str, Any
             width = 100.0 * count / total
             segments.append({"outcome": outcome, "count": count, "x": offset, "width": width})
             offset += width
-        rows.append({"type": type_names.get(type_id, "Sin tipo de solicitud"), "total": total, "segments": segments, "counts": counts})
+        rows.append(
+            {
+                "type": type_names.get(type_id, "Sin tipo de solicitud"),
+                "total": total,
+                "segments": segments,
+                "counts": counts,
+            }
+        )
     return rows

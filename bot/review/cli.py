@@ -2,25 +2,27 @@
 
 from __future__ import annotations
 
+import argparse
 import getpass
-import os
 import sys
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy.engine import Engine
 
 from bot.catalog import get_catalog
 from bot.review.accounts import AccountError, Accounts
 from bot.review.db import engine_for
 from bot.review.labels import Labels, nlu_yaml
+from bot.review.links import PREFIX, public_base
 from bot.settings import Settings
 
 
-def _engine() -> Any:
-    settings = Settings.from_env()
-    return engine_for(os.environ.get("REVIEW_DB_URL") or settings.tickets_db_url)
+def _engine(settings: Settings) -> Engine:
+    return engine_for(settings.review_db_url)
 
 
-def _read_password(args: Any) -> str:
+def _read_password(args: argparse.Namespace) -> str:
     if args.password_stdin:
         return sys.stdin.readline().rstrip("\n")
     first = getpass.getpass("Contraseña (mínimo 10 caracteres): ")
@@ -29,19 +31,20 @@ def _read_password(args: Any) -> str:
     return first
 
 
-def cmd_add_user(args: Any) -> int:
+def cmd_add_user(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
     try:
-        Accounts(_engine()).add_user(args.username, _read_password(args))
+        Accounts(_engine(settings)).add_user(args.username, _read_password(args))
     except AccountError as exc:
         print(f"ERROR: {exc}", file=sys.stderr)
         return 1
-    print(f"Usuario «{args.username}» creado. Entra en {os.environ.get('WEB_PUBLIC_URL') or 'http://localhost:' + str(Settings.from_env().web_port)}/revision/")
+    print(f"Usuario «{args.username}» creado. Entra en {public_base(settings)}{PREFIX}/")
     return 0
 
 
-def cmd_set_password(args: Any) -> int:
+def cmd_set_password(args: argparse.Namespace) -> int:
     try:
-        Accounts(_engine()).set_password(args.username, _read_password(args))
+        Accounts(_engine(Settings.from_env())).set_password(args.username, _read_password(args))
     except AccountError as exc:
         print(f"ERROR: {exc}", file=sys.stderr)
         return 1
@@ -49,14 +52,14 @@ def cmd_set_password(args: Any) -> int:
     return 0
 
 
-def cmd_users(args: Any) -> int:
-    names = Accounts(_engine()).usernames()
+def cmd_users(args: argparse.Namespace) -> int:
+    names = Accounts(_engine(Settings.from_env())).usernames()
     print("\n".join(names) if names else "No hay usuarios. Crea uno con: python -m bot review add-user NOMBRE")
     return 0
 
 
-def cmd_export_nlu(args: Any) -> int:
-    found = Labels(_engine()).all()
+def cmd_export_nlu(args: argparse.Namespace) -> int:
+    found = Labels(_engine(Settings.from_env())).all()
     text = nlu_yaml(found, get_catalog())
     if args.out == "-":
         sys.stdout.write(text)
@@ -68,6 +71,7 @@ def cmd_export_nlu(args: Any) -> int:
 
 
 def register(sub: Any) -> None:
+    """Adds ``review`` to the ``python -m bot`` parser (``sub``: its subparsers)."""
     review = sub.add_parser("review", help="revisión de conversaciones: cuentas de líderes y exportación NLU")
     review_sub = review.add_subparsers(dest="review_command", required=True)
     add = review_sub.add_parser("add-user", help="crea la cuenta de un líder de soporte")
@@ -81,5 +85,7 @@ def register(sub: Any) -> None:
     users = review_sub.add_parser("users", help="lista las cuentas")
     users.set_defaults(func=cmd_users)
     export = review_sub.add_parser("export-nlu", help="escribe las correcciones como datos NLU de Rasa")
-    export.add_argument("--out", default="data/nlu/revision.yml", help="archivo de salida ('-' para la salida estándar)")
+    export.add_argument(
+        "--out", default="data/nlu/revision.yml", help="archivo de salida ('-' para la salida estándar)"
+    )
     export.set_defaults(func=cmd_export_nlu)

@@ -5,7 +5,6 @@ log, intent corrections and a cache of conversation summaries.
 
 from __future__ import annotations
 
-import threading
 from sqlalchemy import (
     Boolean,
     Column,
@@ -98,15 +97,9 @@ conversations = Table(
     Column("refreshed_at", Float),
 )
 
-_ready: set[str] = set()
-_lock = threading.Lock()
-
 
 def engine_for(url: str) -> Engine:
-    """The shared engine for ``url``, with the review tables created."""
+    """The shared engine for ``url``, with the review tables created (those missing; called at start-up)."""
     engine = shared_engine(url)
-    with _lock:
-        if url not in _ready:
-            metadata.create_all(engine)
-            _ready.add(url)
+    metadata.create_all(engine)
     return engine

@@ -7,20 +7,23 @@ listing and filtering are SQL queries instead of a scan of every event.
 
 from __future__ import annotations
 
-import os
+import threading
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, time as dtime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
+from datetime import time as dtime
 from typing import Any, Mapping, Optional
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import and_, delete, func, insert, select
 from sqlalchemy.engine import Engine
 
 from bot.review import db
+from bot.review.analysis import ABANDON_AFTER, IN_PROGRESS, OUTCOME_ORDER, REDIRECTED, TICKET, summarize
+from bot.settings.env import SettingError
+from bot.settings.review import ReviewSettings
 from bot.text import normalize
-from bot.review.analysis import IN_PROGRESS, OUTCOME_ORDER, REDIRECTED, TICKET, summarize
 from bot.transcripts import TrackerReader
 
 PAGE_SIZE = 25
@@ -30,9 +33,21 @@ MAX_PAGE = 1_000_000
 REFRESH_BATCH = 200
 
 
-def review_zone() -> ZoneInfo:
-    """Dates in filters and charts are the support team's days (``REVIEW_TIMEZONE``)."""
-    return ZoneInfo(os.environ.get("REVIEW_TIMEZONE") or "America/Bogota")
+def review_zone(review: ReviewSettings) -> ZoneInfo:
+    """Dates in filters and charts are the support team's days (``REVIEW_TIMEZONE``).
+
+    Checked when the review app is built: a misspelt zone stops the server
+    with its name instead of failing every page a lead opens.
+    """
+    try:
+        return ZoneInfo(review.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SettingError(
+            f"REVIEW_TIMEZONE debe ser una zona horaria como America/Bogota (valor actual: {review.timezone!r})"
+        ) from None
+
+
+DEFAULT_ZONE = review_zone(ReviewSettings())
 
 
 def _aware(moment: Optional[datetime]) -> Optional[datetime]:
@@ -163,46 +178,67 @@ class Stats:
 
 
 class ConversationIndex:
-    def __init__(self, reader: TrackerReader, engine: Engine) -> None:
+    def __init__(
+        self,
+        reader: TrackerReader,
+        engine: Engine,
+        zone: ZoneInfo = DEFAULT_ZONE,
+        abandon_after: timedelta = ABANDON_AFTER,
+    ) -> None:
+        """``zone``: whose days the date filters and charts mean; ``abandon_after``: see ``summarize``."""
         self.reader = reader
         self.engine = engine
+        self.zone = zone
+        self.abandon_after = abandon_after
+        # Pages refresh from worker threads: two refreshes at once would insert the same rows.
+        self._refreshing = threading.Lock()
 
     # ---------------------------------------------------------- refresh
     def refresh(self, now: Optional[datetime] = None) -> int:
         """Bring cached summaries up to date; returns how many were recomputed."""
+        with self._refreshing:
+            return self._refresh(now)
+
+    def _refresh(self, now: Optional[datetime]) -> int:
         heads = self.reader.heads()
         with self.engine.connect() as connection:
-            cached = {r.sender_id: (r.last_event_id, r.outcomes) for r in connection.execute(
-                select(db.conversations.c.sender_id, db.conversations.c.last_event_id, db.conversations.c.outcomes)
-            )}
+            cached = {
+                r.sender_id: (r.last_event_id, r.outcomes)
+                for r in connection.execute(
+                    select(db.conversations.c.sender_id, db.conversations.c.last_event_id, db.conversations.c.outcomes)
+                )
+            }
         stale = [
-            sender for sender, last_id in heads.items()
+            sender
+            for sender, last_id in heads.items()
             if sender not in cached or cached[sender][0] != last_id or f",{IN_PROGRESS}," in (cached[sender][1] or "")
         ]
         for start in range(0, len(stale), REFRESH_BATCH):
             batch = stale[start : start + REFRESH_BATCH]
             rows = []
             for sender, events in self.reader.events_of(batch).items():
-                summary = summarize(sender, events, now=now)
-                rows.append(dict(
-                    sender_id=sender,
-                    last_event_id=summary.last_event_id,
-                    started_at=summary.started_at,
-                    last_at=summary.last_at,
-                    channel=summary.channel,
-                    request_types=_joined(summary.request_types),
-                    last_request_type=summary.request_type,
-                    outcome=summary.outcome,
-                    outcomes=_joined([o for o in OUTCOME_ORDER if o in summary.outcomes]),
-                    tickets=_joined(summary.tickets),
-                    email=summary.email,
-                    phone=summary.phone,
-                    turns=summary.turns,
-                    missed_turns=summary.missed_turns,
-                    low_confidence_turns=summary.low_confidence_turns,
-                    customer_text=normalize(summary.customer_text),
-                    refreshed_at=time.time(),
-                ))
+                summary = summarize(sender, events, now=now, abandon_after=self.abandon_after)
+                rows.append(
+                    dict(
+                        sender_id=sender,
+                        last_event_id=summary.last_event_id,
+                        started_at=summary.started_at,
+                        last_at=summary.last_at,
+                        channel=summary.channel,
+                        request_types=_joined(summary.request_types),
+                        last_request_type=summary.request_type,
+                        outcome=summary.outcome,
+                        outcomes=_joined([o for o in OUTCOME_ORDER if o in summary.outcomes]),
+                        tickets=_joined(summary.tickets),
+                        email=summary.email,
+                        phone=summary.phone,
+                        turns=summary.turns,
+                        missed_turns=summary.missed_turns,
+                        low_confidence_turns=summary.low_confidence_turns,
+                        customer_text=normalize(summary.customer_text),
+                        refreshed_at=time.time(),
+                    )
+                )
             with self.engine.begin() as connection:
                 connection.execute(delete(db.conversations).where(db.conversations.c.sender_id.in_(batch)))
                 connection.execute(insert(db.conversations), rows)
@@ -211,10 +247,12 @@ class ConversationIndex:
     # ------------------------------------------------------------ search
     def _conditions(self, filters: Filters) -> list[Any]:
         c = db.conversations.c
-        zone = review_zone()
+        zone = self.zone
         conditions: list[Any] = []
         if filters.date_from:
-            conditions.append(c.started_at >= datetime.combine(filters.date_from, dtime.min, zone).astimezone(timezone.utc))
+            conditions.append(
+                c.started_at >= datetime.combine(filters.date_from, dtime.min, zone).astimezone(timezone.utc)
+            )
         if filters.date_to:
             end = datetime.combine(filters.date_to + timedelta(days=1), dtime.min, zone).astimezone(timezone.utc)
             conditions.append(c.started_at < end)
@@ -236,11 +274,12 @@ class ConversationIndex:
         return conditions
 
     def search(self, filters: Filters, page_size: int = PAGE_SIZE) -> tuple[list[Row], int]:
-        conditions = and_(*self._conditions(filters)) if self._conditions(filters) else True
+        found = self._conditions(filters)
+        conditions = and_(*found) if found else True
         with self.engine.connect() as connection:
-            total = int(connection.execute(
-                select(func.count()).select_from(db.conversations).where(conditions)
-            ).scalar_one())
+            total = int(
+                connection.execute(select(func.count()).select_from(db.conversations).where(conditions)).scalar_one()
+            )
             records = connection.execute(
                 select(db.conversations)
                 .where(conditions)
@@ -259,12 +298,15 @@ class ConversationIndex:
 
     def channels(self) -> list[str]:
         with self.engine.connect() as connection:
-            return sorted(r[0] for r in connection.execute(
-                select(db.conversations.c.channel).where(db.conversations.c.channel.isnot(None)).distinct()
-            ))
+            return sorted(
+                r[0]
+                for r in connection.execute(
+                    select(db.conversations.c.channel).where(db.conversations.c.channel.isnot(None)).distinct()
+                )
+            )
 
     def stats(self, days: int = 14, today: Optional[date] = None) -> Stats:
-        zone = review_zone()
+        zone = self.zone
         today = today or datetime.now(zone).date()
         first = today - timedelta(days=days - 1)
         stats = Stats(days=[first + timedelta(days=n) for n in range(days)])

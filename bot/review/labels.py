@@ -9,9 +9,10 @@ phone or card ends up in the training files.
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Iterable, Optional
+from typing import Any, Iterable, Optional
 
 import yaml
 from sqlalchemy import delete, insert, select
@@ -50,17 +51,28 @@ def anonymize(text: str, catalog: Catalog) -> str:
 class Labels:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        # Marks arrive from worker threads: two at once for one message would both insert.
+        self._marking = threading.Lock()
 
-    def mark(self, sender_id: str, event_id: int, text: str, predicted: Optional[str], intent: str, username: str) -> None:
+    def mark(
+        self, sender_id: str, event_id: int, text: str, predicted: Optional[str], intent: str, username: str
+    ) -> None:
         """One correction per message: marking again replaces the previous one."""
-        with self.engine.begin() as connection:
+        with self._marking, self.engine.begin() as connection:
             connection.execute(
                 delete(db.labels).where(db.labels.c.sender_id == sender_id, db.labels.c.event_id == event_id)
             )
-            connection.execute(insert(db.labels).values(
-                sender_id=sender_id, event_id=event_id, text=mask_cards(text), predicted_intent=predicted,
-                intent=intent, username=username, at=datetime.now(timezone.utc),
-            ))
+            connection.execute(
+                insert(db.labels).values(
+                    sender_id=sender_id,
+                    event_id=event_id,
+                    text=mask_cards(text),
+                    predicted_intent=predicted,
+                    intent=intent,
+                    username=username,
+                    at=datetime.now(timezone.utc),
+                )
+            )
 
     def for_conversation(self, sender_id: str) -> dict[int, Label]:
         with self.engine.connect() as connection:
@@ -69,12 +81,13 @@ class Labels:
 
     def all(self) -> list[Label]:
         with self.engine.connect() as connection:
-            return [_label(r) for r in connection.execute(select(db.labels).order_by(db.labels.c.intent, db.labels.c.id))]
+            rows = connection.execute(select(db.labels).order_by(db.labels.c.intent, db.labels.c.id))
+            return [_label(r) for r in rows]
 
 
-def _label(row: object) -> Label:
-    at = row.at if row.at.tzinfo else row.at.replace(tzinfo=timezone.utc)  # type: ignore[attr-defined]
-    return Label(row.sender_id, row.event_id, row.text, row.predicted_intent, row.intent, row.username, at)  # type: ignore[attr-defined]
+def _label(row: Any) -> Label:
+    at = row.at if row.at.tzinfo else row.at.replace(tzinfo=timezone.utc)
+    return Label(row.sender_id, row.event_id, row.text, row.predicted_intent, row.intent, row.username, at)
 
 
 class _LiteralDumper(yaml.SafeDumper):
@@ -98,4 +111,7 @@ def nlu_yaml(labels: Iterable[Label], catalog: Catalog) -> str:
         for intent, examples in sorted(by_intent.items())
     ]
     header = "# Exportado de las correcciones de la revisión de conversaciones (python -m bot review export-nlu).\n"
-    return header + yaml.dump({"version": "3.1", "nlu": blocks}, Dumper=_LiteralDumper, allow_unicode=True, sort_keys=False, width=1000)
+    body = yaml.dump(
+        {"version": "3.1", "nlu": blocks}, Dumper=_LiteralDumper, allow_unicode=True, sort_keys=False, width=1000
+    )
+    return header + body

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-import os
 from typing import Optional
 
 from bot.settings import Settings
+from bot.tickets import Ticket
 
 PREFIX = "/revision"
 
@@ -37,15 +37,22 @@ def ticket_path(key: str) -> str:
     return f"{PREFIX}/tickets/{key}"
 
 
-def public_base() -> str:
-    """Where leads reach the web server (``WEB_PUBLIC_URL``, else localhost)."""
-    configured = os.environ.get("WEB_PUBLIC_URL", "").strip().rstrip("/")
-    return configured or f"http://localhost:{Settings.from_env().web_port}"
+def public_base(settings: Settings) -> str:
+    """Where leads reach the web server (``WEB_PUBLIC_URL``, else this machine on ``WEB_PORT``)."""
+    return settings.web.public_url or f"http://localhost:{settings.web_port}"
 
 
-def transcript_url(sender_id: str) -> str:
-    return public_base() + conversation_path(sender_id)
+def transcript_url(sender_id: str, base: str) -> str:
+    """The conversation's page; ``base`` is ``public_base(settings)``."""
+    return base + conversation_path(sender_id)
 
 
-def ticket_url(key: str) -> str:
-    return public_base() + ticket_path(key)
+def ticket_url(key: str, base: str) -> str:
+    """The ticket's page; ``base`` is ``public_base(settings)``."""
+    return base + ticket_path(key)
+
+
+def ticket_links(settings: Settings, ticket: Ticket) -> dict[str, str]:
+    """Both ways, for ``python -m bot tickets show``: the ticket's page and the conversation behind it."""
+    base = public_base(settings)
+    return {"ticket": ticket_url(ticket.key, base), "conversacion": transcript_url(ticket.conversation_id, base)}

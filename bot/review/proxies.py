@@ -5,8 +5,8 @@ socket peer is the proxy for every lead, so throttling by it would let one
 lead's typos (or one attacker) slow everybody down. Proxies append the address
 they saw to ``X-Forwarded-For``; only the entries our own proxies wrote can be
 believed, the rest is whatever the client typed. Sanic's own parsers are reused
-with a configuration read here, because the server is built elsewhere and its
-``app.config`` would also change what other routes believe.
+with the configuration given here (``settings.web.proxies``), because changing
+the server's ``app.config`` would also change what every other route believes.
 
 - ``PROXIES_COUNT`` (default 0): how many proxies in front append to
   ``X-Forwarded-For``. 0 trusts only the socket peer; N takes the entry N
@@ -18,12 +18,13 @@ with a configuration read here, because the server is built elsewhere and its
 from __future__ import annotations
 
 import ipaddress
-import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from sanic.headers import parse_forwarded, parse_xforwarded
 from sanic.request import Request
+
+from bot.settings.web import ProxySettings
 
 UNKNOWN_ADDRESS = "desconocida"
 
@@ -40,26 +41,10 @@ class _SanicProxyConfig:
 
 @dataclass(frozen=True)
 class TrustedProxies:
-    proxies_count: int = 0
-    forwarded_secret: Optional[str] = None
-
-    @classmethod
-    def from_env(cls) -> "TrustedProxies":
-        """A bad value stops the server with its name rather than trusting forged headers."""
-        raw = (os.environ.get("PROXIES_COUNT") or "").strip()
-        try:
-            count = int(raw) if raw else 0
-        except ValueError:
-            count = -1
-        if count < 0:
-            raise SystemExit(
-                f"PROXIES_COUNT debe ser un número entero mayor o igual que 0 (valor actual: {raw!r}): "
-                "cuántos proxies delante del servidor añaden la dirección del cliente a X-Forwarded-For."
-            )
-        return cls(count, (os.environ.get("FORWARDED_SECRET") or "").strip() or None)
+    settings: ProxySettings = field(default_factory=ProxySettings)
 
     def _forwarded(self, request: Request) -> dict[str, Any]:
-        config = _SanicProxyConfig(self.proxies_count, self.forwarded_secret)
+        config = _SanicProxyConfig(self.settings.count, self.settings.forwarded_secret)
         return dict(parse_forwarded(request.headers, config) or parse_xforwarded(request.headers, config) or {})
 
     def client_address(self, request: Request) -> str:

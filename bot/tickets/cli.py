@@ -1,6 +1,9 @@
 """``python -m bot tickets|outbox|jsm ...``: tickets, their delivery and JSM from the command line.
 
 ``tickets list --json`` is a contract other tools rely on (see bot/cli.py).
+A process entry point: it reads the settings and builds what each command
+needs; imports stay inside the commands so ``python -m bot catalog`` does
+not load the database or HTTP libraries.
 """
 
 from __future__ import annotations
@@ -8,7 +11,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable, Optional
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
+    from bot.tickets.model import Ticket
+
+# The review app's pages of a ticket and of its conversation, for `tickets show`:
+# passed in by bot/cli.py, since the tickets room never imports the review app.
+ReviewLinks = Callable[["Settings", "Ticket"], dict[str, str]]
 
 
 def _print_json(data: object) -> None:
@@ -17,9 +28,14 @@ def _print_json(data: object) -> None:
 
 
 def cmd_tickets_list(args: argparse.Namespace) -> int:
-    from bot.tickets import TicketStore
+    from bot.catalog import get_catalog
+    from bot.settings import Settings
+    from bot.tickets.factory import build_ticket_store
+    from bot.tickets.model import DELIVERY_LABELS
+    from bot.tickets.outbox_queue import OutboxQueue
 
-    store = TicketStore.from_settings()
+    settings = Settings.from_env()
+    store = build_ticket_store(settings, get_catalog())
     tickets = store.list(limit=args.limit)
     if args.json:
         _print_json([t.to_dict() for t in tickets])
@@ -29,13 +45,12 @@ def cmd_tickets_list(args: argparse.Namespace) -> int:
         return 0
     for t in tickets:
         item = f" / {t.item}" if t.item else ""
-        print(f"{t.key}  {t.created_at:%Y-%m-%d %H:%M}  {t.status:<8} {t.request_type}{item}  <{t.email}>  [{t.channel}]{_delivery(t)}")
+        when = f"{t.created_at:%Y-%m-%d %H:%M}"
+        print(f"{t.key}  {when}  {t.status:<8} {t.request_type}{item}  <{t.email}>  [{t.channel}]{_delivery(t)}")
         if t.last_error and t.delivery_status != "delivered":
             print(f"    {'error' if t.delivery_status == 'failed' else 'último error'}: {t.last_error}")
-    counts = {k: v for k, v in store.delivery_counts().items() if k != "local"}
+    counts = {k: v for k, v in OutboxQueue(settings.tickets_db_url).delivery_counts().items() if k != "local"}
     if counts:
-        from bot.tickets.model import DELIVERY_LABELS
-
         parts = ", ".join(f"{n} {DELIVERY_LABELS.get(k, k)}" for k, n in sorted(counts.items()))
         print(f"Entrega a JSM (todos los tickets): {parts}.")
         if counts.get("failed"):
@@ -43,7 +58,7 @@ def cmd_tickets_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _delivery(ticket: Any) -> str:
+def _delivery(ticket: "Ticket") -> str:
     """The JSM side of a ticket in one phrase; nothing for the local backend."""
     if ticket.delivery_status == "local":
         return ""
@@ -53,41 +68,85 @@ def _delivery(ticket: Any) -> str:
     if ticket.delivery_status == "failed":
         key = f" {ticket.jsm_key}" if ticket.jsm_key else ""
         return f"  JSM:{key} FALLIDO tras {ticket.delivery_attempts} intento(s)"
-    when = f", próximo intento {ticket.next_attempt_at:%Y-%m-%d %H:%M:%S} UTC" if ticket.next_attempt_at and ticket.delivery_attempts else ""
+    when = ""
+    if ticket.next_attempt_at and ticket.delivery_attempts:
+        when = f", próximo intento {ticket.next_attempt_at:%Y-%m-%d %H:%M:%S} UTC"
     key = f" {ticket.jsm_key}" if ticket.jsm_key else ""
     return f"  JSM:{key} {ticket.delivery_label} ({ticket.delivery_attempts} intento(s){when})"
 
 
 def cmd_tickets_show(args: argparse.Namespace) -> int:
-    from bot.tickets import TicketStore
+    from bot.catalog import get_catalog
+    from bot.settings import Settings
+    from bot.tickets.factory import build_ticket_store
 
-    ticket = TicketStore.from_settings().get(args.key)
+    settings = Settings.from_env()
+    ticket = build_ticket_store(settings, get_catalog()).get(args.key)
     if ticket is None:
         print(f"No existe el ticket {args.key}.", file=sys.stderr)
         return 1
-    from bot.review.links import transcript_url, ticket_url
-
     data = ticket.to_dict()
-    # Both ways: the ticket's page in the review app, and the conversation behind it.
-    data["revision"] = {"ticket": ticket_url(ticket.key), "conversacion": transcript_url(ticket.conversation_id)}
+    links: Optional[ReviewLinks] = args.review_links
+    if links is not None:
+        # Both ways: the ticket's page in the review app, and the conversation behind it.
+        data["revision"] = links(settings, ticket)
     _print_json(data)
+    return 0
+
+
+def run_outbox(settings: "Settings", once: bool = False) -> int:
+    """``python -m bot outbox run``: the delivery worker, in the foreground, until SIGTERM/SIGINT."""
+    import logging
+    import signal
+    import threading
+
+    from bot.attachments import AttachmentStore
+    from bot.catalog import get_catalog
+    from bot.tickets.delivery_text import transcripts_from
+    from bot.tickets.errors import JsmConfigError, TicketStoreError
+    from bot.tickets.factory import build_worker
+    from bot.transcripts import TrackerReader
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s outbox: %(message)s")
+    if not settings.tickets.uses_jsm:
+        print("La entrega a JSM está desactivada: define TICKETS_BACKEND=jsm.", flush=True)
+        return 2
+    catalog = get_catalog()
+    try:
+        worker = build_worker(
+            settings,
+            catalog,
+            heartbeat=not once,
+            attachments=AttachmentStore.from_settings(catalog, settings),
+            transcripts=transcripts_from(TrackerReader(settings.tracker_db_url)),
+        )
+    except (JsmConfigError, TicketStoreError) as exc:
+        print(f"ERROR: {exc}", flush=True)
+        return 2
+    if once:
+        worker.drain()
+        return 0
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    worker.run(stop)
     return 0
 
 
 def cmd_outbox_run(args: argparse.Namespace) -> int:
     from bot.settings import Settings
-    from bot.tickets.outbox import serve
 
-    return serve(Settings.from_env(), once=args.once)
+    return run_outbox(Settings.from_env(), once=args.once)
 
 
 def cmd_outbox_retry(args: argparse.Namespace) -> int:
-    from bot.tickets import TicketStore
+    from bot.settings import Settings
+    from bot.tickets.outbox_queue import OutboxQueue
 
     if not args.keys and not args.failed:
         print("Indica las claves de los tickets o --failed.", file=sys.stderr)
         return 2
-    queued = TicketStore.from_settings().requeue(args.keys, failed=args.failed)
+    queued = OutboxQueue(Settings.from_env().tickets_db_url).requeue(args.keys, failed=args.failed)
     if not queued:
         print("No había tickets que volver a enviar.")
         return 1 if args.keys else 0
@@ -100,10 +159,15 @@ def cmd_outbox_retry(args: argparse.Namespace) -> int:
 
 def cmd_jsm_sync(args: argparse.Namespace) -> int:
     from bot.catalog import get_catalog
-    from bot.tickets.jsm import JsmClient, JsmConfig, JsmConfigError, JsmError, JsmMapping, sync_mapping
+    from bot.settings import Settings
+    from bot.tickets.errors import JsmConfigError, JsmError
+    from bot.tickets.jsm_client import JsmClient
+    from bot.tickets.jsm_mapping import JsmMapping
+    from bot.tickets.jsm_sync import sync_mapping
 
+    config = Settings.from_env().tickets.jsm
     try:
-        config = JsmConfig.from_env()
+        client = JsmClient(config)
     except JsmConfigError as exc:
         print(f"ERROR: {exc}", file=sys.stderr)
         return 2
@@ -114,7 +178,7 @@ def cmd_jsm_sync(args: argparse.Namespace) -> int:
         except JsmConfigError as exc:
             print(f"Aviso: se ignora el mapa anterior ({exc}).", file=sys.stderr)
     try:
-        report = sync_mapping(JsmClient(config), get_catalog(), previous)
+        report = sync_mapping(client, get_catalog(), previous)
     except JsmError as exc:
         print(f"ERROR: {exc}", file=sys.stderr)
         return 1
@@ -124,7 +188,8 @@ def cmd_jsm_sync(args: argparse.Namespace) -> int:
     desk = f" «{report.desk_name}»" if report.desk_name else ""
     verb = "Se escribiría" if args.dry_run else "Mapa escrito en"
     print(f"Mesa de servicio {config.service_desk_id}{desk}. {verb} {config.mapping_file}:")
-    print(f"  {len(report.mapping.request_types)} de {len(catalog_types)} tipos de solicitud del catálogo enlazados con JSM.")
+    linked = len(report.mapping.request_types)
+    print(f"  {linked} de {len(catalog_types)} tipos de solicitud del catálogo enlazados con JSM.")
     if report.missing_in_jsm:
         print("En el catálogo pero no en JSM (sus tickets esperarán en la cola hasta que existan):")
         for rt in report.missing_in_jsm:
@@ -138,17 +203,21 @@ def cmd_jsm_sync(args: argparse.Namespace) -> int:
     for rt, spec, option in report.missing_options:
         print(f"Opción sin equivalente en JSM: {rt.name} / {spec.label} / {option}")
     for rt, jsm_field in report.unfilled_required:
-        print(f"Campo obligatorio en JSM que el asistente no llena: {rt.name} / {jsm_field.get('name')} [{jsm_field.get('fieldId')}]")
+        where = f"{rt.name} / {jsm_field.get('name')} [{jsm_field.get('fieldId')}]"
+        print(f"Campo obligatorio en JSM que el asistente no llena: {where}")
     if report.cannot_raise_on_behalf:
         names = ", ".join(rt.name for rt in report.cannot_raise_on_behalf)
-        print(f"El agente {config.email} no puede crear solicitudes en nombre de clientes en: {names}. "
-              "Debe ser agente con licencia de la mesa.")
+        print(
+            f"El agente {config.email} no puede crear solicitudes en nombre de clientes en: {names}. "
+            "Debe ser agente con licencia de la mesa."
+        )
     if report.complete and not report.extra_in_jsm:
         print("El catálogo y JSM coinciden.")
     return 1 if args.strict and not report.complete else 0
 
 
-def register(sub: Any) -> None:
+def register(sub: Any, review_links: Optional[ReviewLinks] = None) -> None:
+    """Add the tickets, outbox and jsm commands; ``review_links`` adds the review pages to ``tickets show``."""
     tickets = sub.add_parser("tickets", help="tickets del almacén (BOT_DATA_DIR / TICKETS_DB_URL)")
     tickets_sub = tickets.add_subparsers(dest="tickets_command", required=True)
     listing = tickets_sub.add_parser("list", help="lista los tickets, del más nuevo al más antiguo")
@@ -157,7 +226,7 @@ def register(sub: Any) -> None:
     listing.set_defaults(func=cmd_tickets_list)
     show = tickets_sub.add_parser("show", help="muestra un ticket")
     show.add_argument("key")
-    show.set_defaults(func=cmd_tickets_show)
+    show.set_defaults(func=cmd_tickets_show, review_links=review_links)
 
     outbox = sub.add_parser("outbox", help="entrega de tickets a Jira Service Management (TICKETS_BACKEND=jsm)")
     outbox_sub = outbox.add_subparsers(dest="outbox_command", required=True)
@@ -171,7 +240,9 @@ def register(sub: Any) -> None:
 
     jsm = sub.add_parser("jsm", help="Jira Service Management")
     jsm_sub = jsm.add_subparsers(dest="jsm_command", required=True)
-    sync = jsm_sub.add_parser("sync", help="lee tipos de solicitud y campos de la mesa y escribe el mapa (JSM_MAPPING_FILE)")
+    sync = jsm_sub.add_parser(
+        "sync", help="lee tipos de solicitud y campos de la mesa y escribe el mapa (JSM_MAPPING_FILE)"
+    )
     sync.add_argument("--dry-run", action="store_true", help="solo informa; no escribe el mapa")
     sync.add_argument("--strict", action="store_true", help="termina con error si al catálogo le falta algo en JSM")
     sync.set_defaults(func=cmd_jsm_sync)

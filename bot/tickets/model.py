@@ -82,7 +82,7 @@ class Ticket(NewTicket):
     created_at: datetime
     updated_at: datetime
     status: str
-    # Delivery to Jira Service Management (see bot/tickets/outbox.py).
+    # Delivery to Jira Service Management (see bot/tickets/delivery.py).
     delivery_status: str = LOCAL
     delivery_attempts: int = 0
     next_attempt_at: Optional[datetime] = None

@@ -1,0 +1,155 @@
+"""Reading a Bot Framework activity: who sent it, what they wrote, which files, where replies go.
+
+Activities are JSON from the network: every field may be missing or of
+another type, and nothing read here may raise on that.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import re
+from dataclasses import dataclass
+from typing import Any, Mapping, Optional
+from urllib.parse import quote
+
+from bot.channels.identity import TEAMS_PREFIX
+
+# Tracker keys of Teams customers: the channel's name, then Teams' user id.
+# Other channels refuse sender ids with this prefix (bot.channels.identity,
+# the one list of those shapes), so nobody can open (or read) a Teams
+# customer's conversation through them.
+SENDER_PREFIX = TEAMS_PREFIX
+MAX_SENDER_ID_CHARS = 200  # Teams ids are ~90 chars; trackers store 255
+FILE_DOWNLOAD_INFO = "application/vnd.microsoft.teams.file.download.info"
+
+_MENTION = re.compile(r"<at\b[^>]*>.*?</at>", re.IGNORECASE | re.DOTALL)
+_SPACES = re.compile(r"[ \t\u00a0]{2,}")
+_IMAGE_MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"GIF87a", "image/gif"),
+    (b"GIF89a", "image/gif"),
+)
+
+
+def mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def activity_tenants(activity: Mapping[str, Any]) -> set[str]:
+    """Every tenant the activity names (Teams puts it in two places), lower-cased."""
+    candidates = (
+        mapping(activity.get("conversation")).get("tenantId"),
+        mapping(mapping(activity.get("channelData")).get("tenant")).get("id"),
+    )
+    return {c.strip().lower() for c in candidates if isinstance(c, str) and c.strip()}
+
+
+def sender_id(activity: Mapping[str, Any]) -> Optional[str]:
+    """The tracker key of the activity's sender, or None when it names nobody usable.
+
+    An empty or odd id must not become a key: every such message would land
+    in one conversation shared by strangers.
+    """
+    raw = mapping(activity.get("from")).get("id")
+    if not isinstance(raw, str) or not raw or len(raw) > MAX_SENDER_ID_CHARS:
+        return None
+    if not raw.isprintable() or any(c.isspace() for c in raw):
+        return None
+    return SENDER_PREFIX + raw
+
+
+def incoming_text(activity: Mapping[str, Any]) -> str:
+    """What Rasa reads: a clicked button's payload, else the typed text without @mentions."""
+    value = activity.get("value")
+    if isinstance(value, Mapping) and isinstance(value.get("payload"), str) and value["payload"].strip():
+        return value["payload"].strip()
+    text = _MENTION.sub(" ", str(activity.get("text") or ""))
+    return _SPACES.sub(" ", text).strip()
+
+
+def incoming_metadata(activity: Mapping[str, Any]) -> dict[str, Any]:
+    conversation = mapping(activity.get("conversation"))
+    sender = mapping(activity.get("from"))
+    tenant = conversation.get("tenantId") or mapping(mapping(activity.get("channelData")).get("tenant")).get("id")
+    return {
+        "conversation_id": conversation.get("id"),
+        "service_url": activity.get("serviceUrl"),
+        "tenant_id": tenant,
+        "aad_object_id": sender.get("aadObjectId"),
+        "user_name": sender.get("name"),
+    }
+
+
+@dataclass(frozen=True)
+class IncomingFile:
+    name: str
+    declared_type: Optional[str]
+    url: str
+    with_token: bool  # a pasted image, served by Microsoft's hosts to the bot's token
+
+
+def incoming_files(activity: Mapping[str, Any]) -> list[IncomingFile]:
+    """Files a customer sent: Teams uploads and pasted images (not the HTML copy of the text)."""
+    files: list[IncomingFile] = []
+    images: list[Mapping[str, Any]] = []
+    for attachment in activity.get("attachments") or ():
+        if not isinstance(attachment, Mapping):
+            continue
+        content_type = str(attachment.get("contentType") or "")
+        if content_type == FILE_DOWNLOAD_INFO:
+            content = mapping(attachment.get("content"))
+            if content.get("downloadUrl"):
+                name = str(attachment.get("name") or f"adjunto.{content.get('fileType') or ''}".rstrip("."))
+                files.append(IncomingFile(name, mimetypes.guess_type(name)[0], str(content["downloadUrl"]), False))
+        elif content_type.startswith("image/") and attachment.get("contentUrl"):
+            images.append(attachment)
+    for number, image in enumerate(images, start=1):
+        name = str(image.get("name") or (f"imagen_{number}" if len(images) > 1 else "imagen"))
+        files.append(IncomingFile(name, str(image["contentType"]), str(image["contentUrl"]), True))
+    return files
+
+
+def image_type(data: bytes, declared: str) -> Optional[str]:
+    """The real type of a pasted image: Teams declares them as ``image/*``."""
+    declared = declared.split(";")[0].strip().lower()
+    if declared.startswith("image/") and declared != "image/*":
+        return declared
+    for magic, content_type in _IMAGE_MAGIC:
+        if data.startswith(magic):
+            return content_type
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
+def _account(value: Any) -> dict[str, Any]:
+    value = mapping(value)
+    return {k: value[k] for k in ("id", "name") if value.get(k)}
+
+
+@dataclass(frozen=True)
+class ConversationReference:
+    """Where a reply goes: taken from the incoming activity, as Bot Framework requires."""
+
+    service_url: str
+    conversation_id: str
+    bot: dict[str, Any]
+    user: dict[str, Any]
+    activity_id: Optional[str] = None
+
+    @classmethod
+    def from_activity(cls, activity: Mapping[str, Any]) -> "ConversationReference":
+        conversation = mapping(activity.get("conversation"))
+        return cls(
+            service_url=str(activity.get("serviceUrl") or ""),
+            conversation_id=str(conversation.get("id") or ""),
+            bot=_account(activity.get("recipient")),
+            user=_account(activity.get("from")),
+            activity_id=activity.get("id"),
+        )
+
+    @property
+    def activities_url(self) -> str:
+        conversation = quote(self.conversation_id, safe="")
+        return f"{self.service_url.rstrip('/')}/v3/conversations/{conversation}/activities"

@@ -1,0 +1,80 @@
+"""What the dialogue needs from the world, as the Protocols it is handed.
+
+The dialogue decides what to say and what to store; it never opens a
+database, a socket or the environment. The ticket store, the attachment
+store, JSM's live status and the mail threads are built once when the action
+server starts and passed to each call, so the rules can be tested with local
+stores and fakes, and the rooms that do I/O never import the dialogue's
+internals. ``actions/adapters.py`` fits the concrete services to these ports.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Callable, Iterable, Optional, Protocol, Sequence
+
+from bot.tickets.model import NewTicket, Ticket
+
+
+class Unavailable(Exception):
+    """A service could not answer now (database down, JSM unreachable).
+
+    The only failure the dialogue handles: it tells the customer, or falls
+    back to what it knows, and keeps the conversation's data for a retry.
+    """
+
+
+class TicketRepository(Protocol):
+    """Where confirmed requests are kept: what ``submit`` and ``status`` read and write."""
+
+    def create(self, ticket: NewTicket, idempotency_key: str) -> tuple[Ticket, bool]:
+        """The stored ticket, and whether this call created it (one ticket per key)."""
+
+    def get(self, key: str) -> Optional[Ticket]:
+        """The ticket with ``key``, None when there is none."""
+
+    def list(
+        self, *, limit: Optional[int] = None, email: Optional[str] = None, conversation_id: Optional[str] = None
+    ) -> Sequence[Ticket]:
+        """Newest first, of one requester or one conversation when given."""
+
+    def update_jsm_status(self, key: str, status: str, at: Optional[datetime]) -> None:
+        """Remember the last JSM status seen, for when JSM cannot be reached."""
+
+
+class AttachmentResolver(Protocol):
+    """The attachment store, asked which files a conversation really sent."""
+
+    def resolve(self, references: Iterable[Any], *, owner: str) -> list[dict[str, Any]]:
+        """The store's own records of ``owner``'s files among ``references``; anything else is dropped."""
+
+
+class LiveStatus(Protocol):
+    """The help desk's current status of a request it holds (JSM)."""
+
+    def current_status(self, key: str) -> tuple[str, Optional[datetime]]:
+        """Status name and when it was reached; raises ``Unavailable`` when the help desk cannot tell."""
+
+
+@dataclass(frozen=True)
+class Letter:
+    """One plain-text mail the dialogue composed; ``topic`` is what the mail quota counts per address."""
+
+    to: str
+    subject: str
+    text: str
+    topic: str = ""
+
+
+Compose = Callable[[], Optional[Letter]]
+
+
+class StatusMailer(Protocol):
+    """Mail sent off the chat's path, so neither its delay nor its outcome shows in the answer."""
+
+    def post(self, compose: Compose) -> bool:
+        """Run ``compose`` and send its letter in the background; False when it was dropped."""
+
+    def may_send(self, address: str, topic: str) -> bool:
+        """Whether the quota would let one more letter to ``address`` about ``topic`` through now."""

@@ -1,0 +1,75 @@
+"""The review app's services, built once when the web server starts and kept on ``app.ctx.review``.
+
+Lead accounts (argon2), the conversation index and the ticket look-ups are
+blocking SQL: the handlers call them through ``asyncio.to_thread`` so one
+lead's slow page or login never stalls the chat widget's uploads served by
+the same event loop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Optional, Protocol
+
+from sanic.request import Request
+
+from bot.catalog import Catalog
+from bot.review import links
+from bot.review.accounts import Accounts
+from bot.review.db import engine_for
+from bot.review.index import ConversationIndex, review_zone
+from bot.review.labels import Labels
+from bot.review.proxies import TrustedProxies
+from bot.review.views import Views
+from bot.settings import Settings
+from bot.tickets import Ticket
+from bot.transcripts import TrackerReader
+
+
+class TicketLookup(Protocol):
+    """All the review pages need from the ticket store: one ticket by its key."""
+
+    def get(self, key: str) -> Optional[Ticket]: ...
+
+
+@dataclass(frozen=True)
+class ReviewRoom:
+    accounts: Accounts
+    reader: TrackerReader
+    index: ConversationIndex
+    labels: Labels
+    tickets: TicketLookup
+    proxies: TrustedProxies
+    views: Views
+    secure_cookies: bool = False  # REVIEW_SECURE_COOKIES: Secure even when no proxy says HTTPS
+
+    @classmethod
+    def build(cls, settings: Settings, catalog: Catalog, tickets: TicketLookup, proxies: TrustedProxies) -> ReviewRoom:
+        """Creates the review tables if missing and checks ``REVIEW_TIMEZONE``: a bad value stops the start."""
+        engine = engine_for(settings.review_db_url)
+        zone = review_zone(settings.review)
+        reader = TrackerReader(settings.tracker_db_url)
+        return cls(
+            accounts=Accounts(engine, settings.review.session_hours),
+            reader=reader,
+            index=ConversationIndex(reader, engine, zone, timedelta(minutes=settings.review.abandon_minutes)),
+            labels=Labels(engine),
+            tickets=tickets,
+            proxies=proxies,
+            views=Views(catalog, zone),
+            secure_cookies=settings.review.secure_cookies,
+        )
+
+    def existing_conversation(self, token: str) -> Optional[str]:
+        """The conversation a URL token names, if the tracker store has it (blocking)."""
+        sender = links.sender_for(token)
+        return sender if sender and self.reader.events(sender) else None
+
+
+def room_of(request: Request) -> ReviewRoom:
+    """The review services of the app serving ``request`` (set by ``bot.web.app.create_app``)."""
+    room = getattr(request.app.ctx, "review", None)
+    if not isinstance(room, ReviewRoom):
+        raise RuntimeError("review_blueprint() needs app.ctx.review = ReviewRoom.build(...)")
+    return room

@@ -1,0 +1,38 @@
+"""The composition root: every long-lived service is built here, from one ``Settings``, and handed out.
+
+Each process calls the builder it needs once at start-up: the action server
+(``action_services``), the web server (``bot.web.app.create_app`` builds its
+own from the same settings), the delivery worker (``bot.tickets.cli``). No
+module below finds a service through a global or builds one from the
+environment; Rasa's own processes get theirs from the classes Rasa builds
+from credentials.yml and endpoints.yml (see bot/settings/__init__.py).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from actions.actions import Services
+from actions.adapters import LiveJsm, Postbox, TicketDesk
+from bot.attachments import AttachmentStore
+from bot.catalog import get_catalog
+from bot.mail import Postman
+from bot.settings import Settings
+from bot.tickets.factory import build_ticket_store, live_status_client
+
+logger = logging.getLogger(__name__)
+
+
+def action_services(settings: Settings) -> Services:
+    """What the Rasa SDK actions use: tickets, attachments, JSM's live status, the mail threads."""
+    catalog = get_catalog()
+    live = live_status_client(settings.tickets)
+    if settings.mail is None and settings.mail_error:
+        logger.error("mail is off: %s", settings.mail_error)
+    return Services(
+        catalog=catalog,
+        tickets=TicketDesk(build_ticket_store(settings, catalog)),
+        attachments=AttachmentStore.from_settings(catalog, settings),
+        live=LiveJsm(live) if live is not None else None,
+        postman=Postbox(Postman(settings.mail)) if settings.mail is not None else None,
+    )
