@@ -78,8 +78,8 @@ class Postbox:
     def __init__(self, postman: Postman) -> None:
         self.postman = postman
 
-    def post(self, compose: Compose) -> bool:
-        return self.postman.post(lambda: mail_of(compose()))
+    def post(self, compose: Compose, requester: Optional[str] = None) -> bool:
+        return self.postman.post(lambda: mail_of(compose()), requester=requester)
 
     def may_send(self, address: str, topic: str) -> bool:
         return self.postman.may_send(address, topic)

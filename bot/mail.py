@@ -24,7 +24,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from typing import Callable, Optional
 
-from bot.privacy import mask_contacts, mask_email
+from bot.privacy import mask_contacts, mask_email, mask_sender
 from bot.settings.mail import MailSettings, plain_address
 
 logger = logging.getLogger(__name__)
@@ -170,18 +170,36 @@ class Postman:
     """
 
     def __init__(
-        self, settings: MailSettings, quota: Optional[Quota] = None, *, workers: int = 2, max_pending: int = 200
+        self,
+        settings: MailSettings,
+        quota: Optional[Quota] = None,
+        *,
+        workers: int = 2,
+        max_pending: int = 200,
+        per_requester: Limit = Limit(5, 3600),
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
         self.quota = quota or Quota()
         self.max_pending = max_pending
+        self.per_requester = per_requester
+        self.clock = clock
+        self._asked: dict[str, deque[float]] = {}
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mail")
         self._pending: set[Future[None]] = set()
         self._lock = threading.Lock()
 
-    def post(self, compose: Compose) -> bool:
-        """Queue ``compose`` and its sending; False (logged) when too many are waiting."""
+    def post(self, compose: Compose, requester: Optional[str] = None) -> bool:
+        """Queue ``compose`` and its sending; False (logged) when too many are waiting.
+
+        ``requester`` (a conversation id) may cause only ``per_requester``
+        mails in its window: otherwise one chat could go through the ticket
+        keys and mail every owner, each address staying under its own quota.
+        """
         with self._lock:
+            if requester is not None and not self._requester_may_ask(requester):
+                logger.info("mail not queued: %s asked for too many mails", mask_sender(requester))
+                return False
             if len(self._pending) >= self.max_pending:
                 logger.warning("mail queue full (%d waiting): one mail dropped", len(self._pending))
                 return False
@@ -192,6 +210,19 @@ class Postman:
                 return False
             self._pending.add(future)
         future.add_done_callback(self._done)
+        return True
+
+    def _requester_may_ask(self, requester: str) -> bool:
+        """Counted when allowed; called with the lock held."""
+        now, limit = self.clock(), self.per_requester
+        if len(self._asked) > 10_000:  # forget idle requesters, so memory follows recent traffic
+            self._asked = {k: t for k, t in self._asked.items() if t and t[-1] > now - limit.seconds}
+        asked = self._asked.setdefault(requester, deque())
+        while asked and asked[0] <= now - limit.seconds:
+            asked.popleft()
+        if len(asked) >= limit.count:
+            return False
+        asked.append(now)
         return True
 
     def may_send(self, address: str, topic: str) -> bool:

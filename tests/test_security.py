@@ -34,10 +34,11 @@ from bot.channels.guarded import MessagePace
 from bot.channels.identity import owning_channel
 from bot.channels.web_session import SessionSigner
 from bot.kept_secrets import kept_secret, private_dir
-from bot.mail import Quota, mailbox
+from bot.mail import Postman, Quota, mailbox
 from bot.rasa_ext import log_masking
 from bot.rasa_runtime import with_api_token
 from bot.settings import Settings
+from bot.settings.mail import MailSettings
 from bot.settings.web import UploadLimits
 from bot.web.app import create_app
 from tests.cards import CARD, shows_card
@@ -440,3 +441,16 @@ def test_one_web_conversation_cannot_flood_the_assistant() -> None:
     assert pace.admit("web:b")  # another conversation has its own pace
     clock[0] = 61.0
     assert pace.admit("web:a")  # a minute later it may talk again
+
+
+def test_one_chat_cannot_have_the_assistant_mail_every_ticket_owner() -> None:
+    postman = Postman(MailSettings(host="127.0.0.1", sender="soporte@ecollect.test", port=1), clock=lambda: 50.0)
+    composed: list[int] = []
+    try:
+        queued = [postman.post(lambda n=n: composed.append(n), requester="web:curioso") for n in range(8)]
+        assert queued == [True] * 5 + [False] * 3  # five mails an hour per asking conversation
+        assert postman.post(lambda: None, requester="web:otro")  # other conversations are not held back
+        assert postman.join(10)
+    finally:
+        postman.close()
+    assert sorted(composed) == [0, 1, 2, 3, 4]  # the refused ones were never even composed

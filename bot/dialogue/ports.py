@@ -73,8 +73,12 @@ Compose = Callable[[], Optional[Letter]]
 class StatusMailer(Protocol):
     """Mail sent off the chat's path, so neither its delay nor its outcome shows in the answer."""
 
-    def post(self, compose: Compose) -> bool:
-        """Run ``compose`` and send its letter in the background; False when it was dropped."""
+    def post(self, compose: Compose, requester: Optional[str] = None) -> bool:
+        """Run ``compose`` and send its letter in the background; False when it was dropped.
+
+        ``requester``: the conversation that asked; each may have only so many
+        mails sent, so one chat cannot mail every ticket owner in turn.
+        """
 
     def may_send(self, address: str, topic: str) -> bool:
         """Whether the quota would let one more letter to ``address`` about ``topic`` through now."""

@@ -88,7 +88,7 @@ def status(
             if postman is None:
                 says.append(Say("utter_ticket_status_private", {"key": key}))
             else:
-                postman.post(partial(status_mail, key, store, catalog, live, postman))
+                postman.post(partial(status_mail, key, store, catalog, live, postman), requester=turn.sender_id)
                 says.append(Say("utter_ticket_status_mailed", {"key": key}))
         return says
     except Unavailable:
@@ -131,7 +131,7 @@ def _list(
         if postman is None:
             says.append(Say("utter_ticket_list_private"))
         else:
-            postman.post(partial(list_mail, email, store, catalog, live, postman))
+            postman.post(partial(list_mail, email, store, catalog, live, postman), requester=turn.sender_id)
             says.append(Say("utter_ticket_list_mailed", {"email": email}))
     elif not own:
         says.append(Say("utter_ask_ticket_key", {"example": f"{catalog.ticket_prefix}-000123"}))
