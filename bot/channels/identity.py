@@ -39,16 +39,13 @@ def owning_channel(sender_id: str) -> Optional[str]:
 
 
 def valid_sender_id(sender_id: str, max_chars: int = 255) -> bool:
-    """An id a tracker store can key on: printable, no lone surrogates, not too long.
+    """An id a tracker store can key on: printable, no spaces around it, not too long.
 
-    A lone surrogate («\\ud800») cannot be encoded for the database: Rasa
-    takes the error for a missing schema and stops the server.
+    ``isprintable`` also refuses lone surrogates («\\ud800»): they cannot be
+    encoded for the database, and Rasa takes that error for a missing schema
+    and stops the server.
     """
-    return (
-        0 < len(sender_id) <= max_chars
-        and sender_id == sender_id.strip()
-        and all(ch.isprintable() and not 0xD800 <= ord(ch) <= 0xDFFF for ch in sender_id)
-    )
+    return 0 < len(sender_id) <= max_chars and sender_id == sender_id.strip() and sender_id.isprintable()
 
 
 def is_verified(sender_id: str, channel: Optional[str]) -> bool:

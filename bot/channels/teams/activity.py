@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Optional
 from urllib.parse import quote
 
-from bot.channels.identity import TEAMS_PREFIX
+from bot.channels.identity import TEAMS_PREFIX, valid_sender_id
 
 # Tracker keys of Teams customers: the channel's name, then Teams' user id.
 # Other channels refuse sender ids with this prefix (bot.channels.identity,
@@ -52,10 +52,8 @@ def sender_id(activity: Mapping[str, Any]) -> Optional[str]:
     in one conversation shared by strangers.
     """
     raw = mapping(activity.get("from")).get("id")
-    if not isinstance(raw, str) or not raw or len(raw) > MAX_SENDER_ID_CHARS:
-        return None
-    if not raw.isprintable() or any(c.isspace() for c in raw):
-        return None
+    if not isinstance(raw, str) or not valid_sender_id(raw, MAX_SENDER_ID_CHARS) or " " in raw:
+        return None  # Teams ids have no spaces; other whitespace is not printable
     return SENDER_PREFIX + raw
 
 
