@@ -26,6 +26,7 @@ from typing import Callable, Optional
 
 from bot.privacy import mask_contacts, mask_email, mask_sender
 from bot.settings.mail import MailSettings, plain_address
+from bot.sliding_window import SlidingWindow
 
 logger = logging.getLogger(__name__)
 
@@ -182,9 +183,7 @@ class Postman:
         self.settings = settings
         self.quota = quota or Quota()
         self.max_pending = max_pending
-        self.per_requester = per_requester
-        self.clock = clock
-        self._asked: dict[str, deque[float]] = {}
+        self._asked = SlidingWindow(per_requester.count, per_requester.seconds, clock)  # used under _lock
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mail")
         self._pending: set[Future[None]] = set()
         self._lock = threading.Lock()
@@ -197,7 +196,7 @@ class Postman:
         keys and mail every owner, each address staying under its own quota.
         """
         with self._lock:
-            if requester is not None and not self._requester_may_ask(requester):
+            if requester is not None and self._asked.wait(requester):
                 logger.info("mail not queued: %s asked for too many mails", mask_sender(requester))
                 return False
             if len(self._pending) >= self.max_pending:
@@ -210,19 +209,6 @@ class Postman:
                 return False
             self._pending.add(future)
         future.add_done_callback(self._done)
-        return True
-
-    def _requester_may_ask(self, requester: str) -> bool:
-        """Counted when allowed; called with the lock held."""
-        now, limit = self.clock(), self.per_requester
-        if len(self._asked) > 10_000:  # forget idle requesters, so memory follows recent traffic
-            self._asked = {k: t for k, t in self._asked.items() if t and t[-1] > now - limit.seconds}
-        asked = self._asked.setdefault(requester, deque())
-        while asked and asked[0] <= now - limit.seconds:
-            asked.popleft()
-        if len(asked) >= limit.count:
-            return False
-        asked.append(now)
         return True
 
     def may_send(self, address: str, topic: str) -> bool:

@@ -23,7 +23,7 @@ from bot.settings import PROJECT_ROOT
 
 LEVELS: dict[str, int] = {
     "bot": 0, "bot.settings": 0, "bot.catalog": 0, "bot.validation": 0, "bot.text": 0, "bot.privacy": 0,
-    "bot.contacts": 0, "bot.http_retry": 0, "bot.sqlengine": 0, "bot.kept_secrets": 0,
+    "bot.contacts": 0, "bot.http_retry": 0, "bot.sliding_window": 0, "bot.sqlengine": 0, "bot.kept_secrets": 0,
     "bot.dialogue": 1, "bot.attachments": 1, "bot.mail": 1,
     "bot.tickets.model": 1,  # what a ticket is: built by the dialogue, stored by the tickets room
     "bot.tickets": 2, "bot.channels": 2, "bot.rasa_ext": 2, "bot.stores": 2, "bot.transcripts": 2,

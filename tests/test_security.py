@@ -30,7 +30,6 @@ from sqlalchemy import create_engine, text
 
 from bot.attachments import AttachmentPolicy, AttachmentRefused, AttachmentStore
 from bot.catalog import get_catalog
-from bot.channels.guarded import MessagePace
 from bot.channels.identity import owning_channel
 from bot.channels.web_session import SessionSigner
 from bot.kept_secrets import kept_secret, private_dir
@@ -40,6 +39,7 @@ from bot.rasa_runtime import with_api_token
 from bot.settings import Settings
 from bot.settings.mail import MailSettings
 from bot.settings.web import UploadLimits
+from bot.sliding_window import SlidingWindow
 from bot.web.app import create_app
 from tests.cards import CARD, shows_card
 from tests.conftest import REST_TOKEN, RunningAssistant, signed_web_session
@@ -436,11 +436,11 @@ def test_log_lines_of_the_rasa_process_never_carry_cards_or_phones(caplog: pytes
 
 def test_one_web_conversation_cannot_flood_the_assistant() -> None:
     clock = [0.0]
-    pace = MessagePace(per_minute=3, clock=lambda: clock[0])
-    assert [pace.admit("web:a") for _ in range(5)] == [True, True, True, False, False]
-    assert pace.admit("web:b")  # another conversation has its own pace
+    pace = SlidingWindow(3, 60.0, clock=lambda: clock[0])  # the socket.io channel's pace, with a test clock
+    assert [pace.wait("web:a") == 0 for _ in range(5)] == [True, True, True, False, False]
+    assert pace.wait("web:b") == 0  # another conversation has its own pace
     clock[0] = 61.0
-    assert pace.admit("web:a")  # a minute later it may talk again
+    assert pace.wait("web:a") == 0  # a minute later it may talk again
 
 
 def test_one_chat_cannot_have_the_assistant_mail_every_ticket_owner() -> None:

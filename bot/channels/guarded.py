@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import hmac
 import logging
-import time
-from collections import deque
 from typing import Any, Awaitable, Callable, Dict, Optional, Text
 
 from rasa.core.channels.channel import UserMessage
@@ -39,6 +37,7 @@ from bot.channels.identity import owning_channel, valid_sender_id
 from bot.channels.web_session import SessionSigner
 from bot.rasa_ext import request_json, socketio_handlers
 from bot.settings import Settings
+from bot.sliding_window import SlidingWindow
 from bot.text import clean_text
 
 logger = logging.getLogger(__name__)
@@ -142,36 +141,15 @@ class GuardedRestInput(RestInput):
         return hook
 
 
-class MessagePace:
-    """At most ``per_minute`` messages per conversation in any 60 seconds, in this process.
-
-    Anyone can open a web chat; without a pace one browser tab could keep
-    the NLU busy for every other customer. A person never types this fast.
-    """
-
-    WINDOW = 60.0
-
-    def __init__(self, per_minute: int = 30, clock: Callable[[], float] = time.monotonic) -> None:
-        self.per_minute = per_minute
-        self.clock = clock
-        self._recent: dict[str, deque[float]] = {}
-
-    def admit(self, conversation: str) -> bool:
-        now = self.clock()
-        if len(self._recent) > 10_000:  # forget idle conversations, so memory follows recent traffic
-            self._recent = {k: t for k, t in self._recent.items() if t and t[-1] > now - self.WINDOW}
-        times = self._recent.setdefault(conversation, deque())
-        while times and times[0] <= now - self.WINDOW:
-            times.popleft()
-        if len(times) >= self.per_minute:
-            return False
-        times.append(now)
-        return True
+# Messages one web conversation may send a minute. Anyone can open a web chat;
+# without a pace one browser tab could keep the NLU busy for every other
+# customer. A person never types this fast.
+MESSAGES_PER_MINUTE = 30
 
 
 class GuardedSocketIOInput(SocketIOInput):
     signer: SessionSigner
-    pace: MessagePace
+    pace: SlidingWindow
 
     @classmethod
     def name(cls) -> Text:
@@ -182,7 +160,7 @@ class GuardedSocketIOInput(SocketIOInput):
         """Rasa's options from credentials.yml, and the session key from the settings, at start-up."""
         channel = super().from_credentials(credentials)
         channel.signer = SessionSigner(Settings.from_env().secrets.web_session_secret)
-        channel.pace = MessagePace()
+        channel.pace = SlidingWindow(MESSAGES_PER_MINUTE, 60.0)
         return channel
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
@@ -212,7 +190,7 @@ class GuardedSocketIOInput(SocketIOInput):
                 await refuse(sid)
                 return
             self.sio.enter_room(sid, sender_id, namespace=namespace)
-            if not self.pace.admit(sender_id):
+            if self.pace.wait(sender_id):
                 await self.sio.emit(self.bot_message_evt, {"text": TOO_FAST}, room=sender_id)
                 return
             if len(data.get("message") or "") > MAX_MESSAGE_CHARS:

@@ -26,7 +26,7 @@ from bot.settings.teams import TeamsHostSettings
 from bot.settings.tickets import TicketsSettings
 from bot.settings.web import WebSettings
 
-__all__ = ["PROJECT_ROOT", "QUIET_RASA_ENV", "Settings", "SettingError", "env_seconds", "quiet_rasa_env"]
+__all__ = ["PROJECT_ROOT", "QUIET_RASA_ENV", "Settings", "SettingError", "quiet_rasa_env"]
 
 logger = logging.getLogger(__name__)
 
@@ -47,11 +47,6 @@ def quiet_rasa_env(base: Optional[dict[str, str]] = None) -> dict[str, str]:
     for key, value in QUIET_RASA_ENV.items():
         env.setdefault(key, value)
     return env
-
-
-def env_seconds(name: str, default: float) -> float:
-    """A duration in seconds from the environment; a bad value stops with its name."""
-    return read.seconds(os.environ, name, default)
 
 
 def _mail(env: Env) -> tuple[Optional[MailSettings], str]:

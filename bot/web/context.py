@@ -22,9 +22,9 @@ from bot.channels.web_session import SessionSigner
 from bot.review.proxies import TrustedProxies
 from bot.review.room import ReviewRoom
 from bot.settings import Settings
+from bot.sliding_window import SlidingWindow
 from bot.tickets import TicketStore
 from bot.tickets.factory import build_ticket_store
-from bot.web.ratelimit import UploadRateLimit
 
 HERE = Path(__file__).resolve().parent
 
@@ -37,8 +37,8 @@ class WebContext:
     attachments: AttachmentStore  # tests set its clock
     sessions: SessionSigner
     proxies: TrustedProxies
-    upload_rate: UploadRateLimit  # tests set its clock
-    session_rate: UploadRateLimit  # new chat sessions per client address
+    upload_rate: SlidingWindow  # uploads per client address a minute; tests set its clock
+    session_rate: SlidingWindow  # new chat sessions per client address a minute
     tickets: TicketStore
     review: ReviewRoom
     pages: Environment
@@ -58,8 +58,8 @@ class WebContext:
             attachments=AttachmentStore.from_settings(catalog, settings),
             sessions=SessionSigner(settings.secrets.web_session_secret),
             proxies=proxies,
-            upload_rate=UploadRateLimit(settings.web.uploads.rate_per_minute),
-            session_rate=UploadRateLimit(settings.web.sessions_per_minute),
+            upload_rate=SlidingWindow(settings.web.uploads.rate_per_minute, 60.0),
+            session_rate=SlidingWindow(settings.web.sessions_per_minute, 60.0),
             tickets=tickets,
             review=ReviewRoom.build(settings, catalog, tickets, proxies),
             pages=Environment(

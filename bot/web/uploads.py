@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import math
-from typing import Any
+from typing import Any, Optional
 
 from sanic import Sanic, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.attachments import AttachmentRefused
+from bot.sliding_window import SlidingWindow
 from bot.web.context import web_context
 from bot.web.ratelimit import client_key
 
@@ -74,6 +75,17 @@ async def preflight(request: Request) -> HTTPResponse:
     return cors(request, response.empty())
 
 
+def _too_often(request: Request, window: SlidingWindow, message: str) -> Optional[HTTPResponse]:
+    """The 429 (with Retry-After) when this client address is over ``window``, else None (and counted)."""
+    wait = window.wait(client_key(request, web_context(request).proxies))
+    if not wait:
+        return None
+    refused = response.json(
+        {"error": message, "code": "rate_limited"}, status=429, headers={"Retry-After": str(math.ceil(wait))}
+    )
+    return cors(request, refused)
+
+
 SESSIONS_LIMITED = "Se abrieron demasiadas conversaciones desde tu conexión. Espera un minuto y vuelve a intentarlo."
 
 
@@ -82,14 +94,9 @@ async def new_session(request: Request) -> HTTPResponse:
     if _foreign(request):
         return response.json({"error": "Este sitio no puede abrir conversaciones con el asistente."}, status=403)
     context = web_context(request)
-    wait = context.session_rate.admit(client_key(request, context.proxies))
-    if wait:
-        limited = response.json(
-            {"error": SESSIONS_LIMITED, "code": "rate_limited"},
-            status=429,
-            headers={"Retry-After": str(math.ceil(wait))},
-        )
-        return cors(request, limited)
+    limited = _too_often(request, context.session_rate, SESSIONS_LIMITED)
+    if limited is not None:
+        return limited
     issued = context.sessions.issue()
     return cors(request, response.json({"session_id": issued}, status=201, headers={"Cache-Control": "no-store"}))
 
@@ -98,14 +105,9 @@ async def upload(request: Request) -> HTTPResponse:
     if _foreign(request):
         return response.json({"error": "Este sitio no puede enviar archivos al asistente."}, status=403)
     context = web_context(request)
-    wait = context.upload_rate.admit(client_key(request, context.proxies))
-    if wait:
-        limited = response.json(
-            {"error": UPLOAD_RATE_LIMITED, "code": "rate_limited"},
-            status=429,
-            headers={"Retry-After": str(math.ceil(wait))},
-        )
-        return cors(request, limited)
+    limited = _too_often(request, context.upload_rate, UPLOAD_RATE_LIMITED)
+    if limited is not None:
+        return limited
     owner = context.sessions.verify(upload_session(request))
     if owner is None:
         return cors(request, response.json({"error": SESSION_INVALID, "code": "session"}, status=401))
