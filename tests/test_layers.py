@@ -24,7 +24,8 @@ from bot.settings import PROJECT_ROOT
 LEVELS: dict[str, int] = {
     "bot": 0, "bot.settings": 0, "bot.catalog": 0, "bot.validation": 0, "bot.text": 0, "bot.privacy": 0,
     "bot.contacts": 0, "bot.http_retry": 0, "bot.sliding_window": 0, "bot.sqlengine": 0, "bot.kept_secrets": 0,
-    "bot.dialogue": 1, "bot.attachments": 1, "bot.mail": 1,
+    "bot.dialogue": 1, "bot.attachments": 1, "bot.mail": 1, "bot.thread": 1,
+    "bot.thread.model": 1,  # what a thread message is: recorded by the thread, worded by the dialogue
     "bot.tickets.model": 1,  # what a ticket is: built by the dialogue, stored by the tickets room
     "bot.tickets": 2, "bot.channels": 2, "bot.rasa_ext": 2, "bot.stores": 2, "bot.transcripts": 2,
     "bot.nlu_components": 2,
@@ -35,6 +36,10 @@ LEVELS: dict[str, int] = {
 # Same-level rooms that may import each other, and why.
 ALLOWED = {
     ("bot.dialogue", "bot.tickets.model"),  # the dialogue builds the ticket it confirms
+    ("bot.thread", "bot.tickets.model"),  # the customer's answers carry attachments like tickets do
+    ("bot.thread.model", "bot.tickets.model"),  # likewise
+    ("bot.thread", "bot.thread.model"),  # the thread stores the messages its model describes
+    ("bot.dialogue", "bot.thread.model"),  # the dialogue words the thread's messages for the customer
     ("bot.stores", "bot.rasa_ext"),  # Rasa builds the tracker store first: it installs the extensions
     ("bot.channels", "bot.rasa_ext"),  # the socket.io channel swaps handlers through the one patch module
     ("bot.tickets", "bot.transcripts"),  # the transcript goes to JSM as an internal comment

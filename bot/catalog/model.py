@@ -161,6 +161,16 @@ class Catalog:
     def ticket_prefix(self) -> str:
         return str(self.portal.get("ticket_prefix", "ECO"))
 
+    @property
+    def waiting_statuses(self) -> tuple[str, ...]:
+        """Help-desk statuses that mean the agent waits for the customer (``portal.followup``)."""
+        return tuple(str(s) for s in (self.portal.get("followup") or {}).get("waiting_statuses") or ())
+
+    @property
+    def reply_window_hours(self) -> float:
+        """How long after an agent's comment the customer's messages are taken as the answer."""
+        return float((self.portal.get("followup") or {}).get("reply_window_hours") or 72)
+
     def label(self, key: str) -> str:
         """A word the assistant puts around catalog data (``portal.labels``)."""
         labels = self.portal.get("labels") or {}
