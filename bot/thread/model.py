@@ -106,6 +106,7 @@ class ThreadMessage:
 
     id: int
     ticket_key: str
+    title: str
     direction: str
     kind: str
     source: str

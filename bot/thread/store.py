@@ -88,6 +88,7 @@ class TicketThread:
         moment = now()
         return ThreadRow(
             ticket_key=ticket.key,
+            title=ticket.title[:300],
             source=source[:255],
             direction=direction,
             kind=kind,

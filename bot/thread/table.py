@@ -35,6 +35,7 @@ class ThreadRow(Base):
 
     id = Column(Integer, primary_key=True, autoincrement=True)
     ticket_key = Column(String(32), nullable=False, index=True)
+    title = Column(String(300), nullable=False, default="")  # «ECO-000123 · Falla en …», as the customer reads it
     source = Column(String(255), nullable=False)
     direction = Column(String(20), nullable=False)
     kind = Column(String(20), nullable=False)
@@ -95,6 +96,7 @@ def message_of(row: ThreadRow) -> ThreadMessage:
     return ThreadMessage(
         id=int(row.id),
         ticket_key=row.ticket_key,
+        title=row.title or row.ticket_key,
         direction=row.direction,
         kind=row.kind,
         source=row.source,
