@@ -52,11 +52,13 @@ def _waiting(status: str, waiting_statuses: Iterable[str]) -> bool:
     return normalize(status) in {normalize(s) for s in waiting_statuses}
 
 
-def render(message: ThreadMessage, title: str, waiting_statuses: Iterable[str] = ()) -> Notice:
-    """The customer's message for one help-desk message about the ticket named ``title``.
+def render(message: ThreadMessage, waiting_statuses: Iterable[str] = ()) -> Notice:
+    """The customer's message for one help-desk message, naming its ticket.
 
-    ``title``: «ECO-000123 · Falla en cargue archivos de cartera».
+    The ticket is named by the message's title: «ECO-000123 · Falla en
+    cargue archivos de cartera».
     """
+    title = message.title
     if message.kind == COMMENT:
         who = (message.author or "").strip() or "El equipo de soporte"
         body = mask_cards(message.body.strip())
