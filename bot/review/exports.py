@@ -1,4 +1,4 @@
-"""The conversation list and a transcript as CSV or JSON files, each download logged.
+"""The conversation list, a transcript and the CSAT answers as CSV or JSON files, each download logged.
 
 Exports carry the same masked data as the pages. In CSV no cell can be read
 as a spreadsheet formula: customer words such as «=HYPERLINK(...)» would run
@@ -12,6 +12,7 @@ import csv
 import dataclasses
 import io
 import json
+import logging
 from typing import Any, Mapping, Sequence
 from urllib.parse import urlencode
 
@@ -24,7 +25,12 @@ from bot.review.analysis import OUTCOME_LABELS
 from bot.review.auth import requires_lead
 from bot.review.index import Filters
 from bot.review.room import ReviewRoom, room_of
-from bot.review.views import customer, security_headers
+from bot.review.satisfaction import week_of
+from bot.review.thread_pages import answers_in, period
+from bot.review.views import CHANNEL_LABELS, customer, security_headers
+from bot.thread import ThreadError
+
+logger = logging.getLogger(__name__)
 
 EXPORT_LIMIT = 10_000
 LIST_COLUMNS = [
@@ -32,6 +38,7 @@ LIST_COLUMNS = [
     "turnos_no_entendidos",
 ]  # fmt: skip
 TRANSCRIPT_COLUMNS = ["hora", "quien", "texto", "intent", "confianza", "opciones"]
+CSAT_COLUMNS = ["ticket", "tipo_de_solicitud", "canal", "calificacion", "respondida", "semana", "comentario"]
 
 # What makes a spreadsheet read a cell as a formula (OWASP, "CSV Injection").
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -153,8 +160,50 @@ async def transcript_csv(request: Request, session: Session, token: str) -> HTTP
     return await asyncio.to_thread(_transcript_export, room_of(request), session, token, "csv")
 
 
+# ------------------------------------------------------------------ CSAT
+def _csat_rows(room: ReviewRoom, args: Mapping[str, Any]) -> tuple[list[dict[str, Any]], str]:
+    chosen = period(args)
+    views = room.views
+    rows = []
+    for answer in answers_in(room, chosen)[-EXPORT_LIMIT:]:
+        year, week = week_of(answer.answered_at, views.zone) if answer.answered_at else (0, 0)
+        rows.append(
+            {
+                "ticket": answer.ticket_key,
+                "tipo_de_solicitud": views.request_type_names.get(answer.request_type_id) or answer.request_type,
+                "canal": CHANNEL_LABELS.get(answer.channel, answer.channel),
+                "calificacion": answer.rating,
+                "respondida": views.local(answer.answered_at, "%Y-%m-%d %H:%M:%S"),
+                "semana": f"{year}-W{week:02d}" if year else "",
+                "comentario": views.mask(answer.comment or "", full=False),
+            }
+        )
+    return rows, urlencode(chosen.as_args()) or "todas"
+
+
+def _csat_export(room: ReviewRoom, session: Session, args: Mapping[str, Any], fmt: str) -> HTTPResponse:
+    try:
+        rows, subject = _csat_rows(room, args)
+    except ThreadError as exc:
+        logger.error("No se pudieron exportar las encuestas de satisfacción: %s", exc)
+        return room.views.error(session, 503, "No se pudieron leer las encuestas: la base de datos no responde.")
+    return _export(room, session, fmt, rows, CSAT_COLUMNS, "satisfaccion", "exportar_csat", subject)
+
+
+@requires_lead
+async def csat_csv(request: Request, session: Session) -> HTTPResponse:
+    return await asyncio.to_thread(_csat_export, room_of(request), session, request.args, "csv")
+
+
+@requires_lead
+async def csat_json(request: Request, session: Session) -> HTTPResponse:
+    return await asyncio.to_thread(_csat_export, room_of(request), session, request.args, "json")
+
+
 def register(bp: Blueprint) -> None:
     bp.add_route(conversations_csv, "/conversaciones.csv", methods=["GET"])
     bp.add_route(conversations_json, "/conversaciones.json", methods=["GET"])
     bp.add_route(transcript_json, "/c/<token:str>/transcripcion.json", methods=["GET"])
     bp.add_route(transcript_csv, "/c/<token:str>/transcripcion.csv", methods=["GET"])
+    bp.add_route(csat_csv, "/satisfaccion.csv", methods=["GET"])
+    bp.add_route(csat_json, "/satisfaccion.json", methods=["GET"])

@@ -37,6 +37,11 @@ def ticket_path(key: str) -> str:
     return f"{PREFIX}/tickets/{key}"
 
 
+def thread_path(key: str) -> str:
+    """The page of what came after the ticket: agent's comments, status changes, replies, CSAT."""
+    return f"{PREFIX}/tickets/{key}/hilo"
+
+
 def public_base(settings: Settings) -> str:
     """Where leads reach the web server (``WEB_PUBLIC_URL``, else this machine on ``WEB_PORT``)."""
     return settings.web.public_url or f"http://localhost:{settings.web_port}"

@@ -1,6 +1,7 @@
 """The review app's services, built once when the web server starts and kept on ``app.ctx.review``.
 
-Lead accounts (argon2), the conversation index and the ticket look-ups are
+Lead accounts (argon2), the conversation index, the ticket look-ups and the
+ticket threads with their CSAT answers (in the tickets database) are
 blocking SQL: the handlers call them through ``asyncio.to_thread`` so one
 lead's slow page or login never stalls the chat widget's uploads served by
 the same event loop.
@@ -9,7 +10,7 @@ the same event loop.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Optional, Protocol
 
 from sanic.request import Request
@@ -23,6 +24,8 @@ from bot.review.labels import Labels
 from bot.review.proxies import TrustedProxies
 from bot.review.views import Views
 from bot.settings import Settings
+from bot.thread import CsatBook, TicketThread
+from bot.thread.model import CsatAnswer, ThreadMessage
 from bot.tickets import Ticket
 from bot.transcripts import TrackerReader
 
@@ -31,6 +34,20 @@ class TicketLookup(Protocol):
     """All the review pages need from the ticket store: one ticket by its key."""
 
     def get(self, key: str) -> Optional[Ticket]: ...
+
+
+class ThreadLookup(Protocol):
+    """What the thread page reads: a ticket's messages after the ticket, oldest first."""
+
+    def messages(self, ticket_key: str) -> list[ThreadMessage]: ...
+
+
+class CsatLookup(Protocol):
+    """What the thread and CSAT pages read: one ticket's answer, and every rated answer."""
+
+    def get(self, ticket_key: str) -> Optional[CsatAnswer]: ...
+
+    def answers(self, since: Optional[datetime] = None) -> list[CsatAnswer]: ...
 
 
 @dataclass(frozen=True)
@@ -42,11 +59,25 @@ class ReviewRoom:
     tickets: TicketLookup
     proxies: TrustedProxies
     views: Views
+    thread: ThreadLookup  # the tickets database's thread (bot/thread): what came after each ticket
+    csat: CsatLookup
     secure_cookies: bool = False  # REVIEW_SECURE_COOKIES: Secure even when no proxy says HTTPS
 
     @classmethod
-    def build(cls, settings: Settings, catalog: Catalog, tickets: TicketLookup, proxies: TrustedProxies) -> ReviewRoom:
-        """Creates the review tables if missing and checks ``REVIEW_TIMEZONE``: a bad value stops the start."""
+    def build(
+        cls,
+        settings: Settings,
+        catalog: Catalog,
+        tickets: TicketLookup,
+        proxies: TrustedProxies,
+        thread: Optional[ThreadLookup] = None,
+        csat: Optional[CsatLookup] = None,
+    ) -> ReviewRoom:
+        """Creates the review tables if missing and checks ``REVIEW_TIMEZONE``: a bad value stops the start.
+
+        ``thread`` and ``csat`` may come from the web server, which also
+        records help-desk news; by default they read the tickets database.
+        """
         engine = engine_for(settings.review_db_url)
         zone = review_zone(settings.review)
         reader = TrackerReader(settings.tracker_db_url)
@@ -58,6 +89,8 @@ class ReviewRoom:
             tickets=tickets,
             proxies=proxies,
             views=Views(catalog, zone),
+            thread=thread or TicketThread(settings.tickets_db_url),
+            csat=csat or CsatBook(settings.tickets_db_url),
             secure_cookies=settings.review.secure_cookies,
         )
 

@@ -22,6 +22,7 @@ from bot.privacy import mask_cards, mask_email, mask_phone
 from bot.review import links
 from bot.review.accounts import Session
 from bot.review.analysis import OUTCOME_LABELS
+from bot.review.satisfaction import average_text
 
 HERE = Path(__file__).resolve().parent
 FULL_RECORD_ACTION = "ver_datos_completos"
@@ -36,6 +37,8 @@ ACCESS_LABELS = {
     "exportar_lista_json": "Exportó la lista (JSON)",
     "exportar_transcripcion_csv": "Exportó una transcripción (CSV)",
     "exportar_transcripcion_json": "Exportó una transcripción (JSON)",
+    "exportar_csat_csv": "Exportó las encuestas de satisfacción (CSV)",
+    "exportar_csat_json": "Exportó las encuestas de satisfacción (JSON)",
 }
 
 # Conversation mechanics a lead may also assign (a greeting misread as a request...).
@@ -118,7 +121,9 @@ class Views:
             type_name=lambda t: self.request_type_names.get(t or "", t or "—"),
             conversation_path=links.conversation_path,
             ticket_path=links.ticket_path,
+            thread_path=links.thread_path,
             percent=lambda v: f"{v * 100:.1f} %".replace(".", ","),
+            average=average_text,
             channel=lambda c: CHANNEL_LABELS.get(c or "", c or "—"),
             access_action=lambda a: ACCESS_LABELS.get(a, a),
             masked=lambda text: mask_text(str(text or ""), catalog, full=False),

@@ -8,15 +8,16 @@ two lines::
     app.blueprint(review_blueprint())
 
 Modules: ``auth`` (login, logout, the guard of every other page), ``pages``
-(list, transcript, ticket, overview), ``exports`` (CSV and JSON), ``views``
-(templates, masking, the words for codes), ``room`` (the services).
+(list, transcript, ticket, overview), ``thread_pages`` (a ticket's thread,
+CSAT), ``exports`` (CSV and JSON), ``views`` (templates, masking, the words
+for codes), ``room`` (the services).
 """
 
 from __future__ import annotations
 
 from sanic import Blueprint
 
-from bot.review import auth, exports, links, pages
+from bot.review import auth, exports, links, pages, thread_pages
 
 
 def review_blueprint() -> Blueprint:
@@ -25,4 +26,5 @@ def review_blueprint() -> Blueprint:
     auth.register(bp)
     exports.register(bp)
     pages.register(bp)
+    thread_pages.register(bp)
     return bp
