@@ -22,7 +22,9 @@ def shared_engine(url: str) -> Engine:
     with _lock:
         engine = _engines.get(url)
         if engine is None:
-            kwargs: dict[str, Any] = {"future": True, "pool_pre_ping": True}
+            # hide_parameters: a database error's text (logged, shown to operators)
+            # never carries the values bound to the statement: customers' words.
+            kwargs: dict[str, Any] = {"future": True, "pool_pre_ping": True, "hide_parameters": True}
             if url.startswith("sqlite"):
                 path = url.split("///", 1)[-1]
                 if path and path != ":memory:":

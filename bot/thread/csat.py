@@ -12,14 +12,33 @@ from datetime import datetime, timedelta
 from typing import Optional
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from bot.thread.model import CsatAnswer
+from bot.thread.model import CsatAnswer, TicketRef
 from bot.thread.table import CsatRow, ThreadError, ThreadTables, answer_of, now
 
 # A question older than this is no longer waiting: the customer moved on.
 ANSWER_WINDOW = timedelta(days=7)
 RATINGS = range(1, 6)
+
+
+def open_question(tables: ThreadTables, ticket: TicketRef) -> None:
+    """The row the answer will fill, opened when the question is queued (once per ticket)."""
+    row = CsatRow(
+        ticket_key=ticket.key,
+        conversation_id=ticket.conversation_id,
+        channel=ticket.channel,
+        request_type_id=ticket.request_type_id,
+        request_type=ticket.request_type,
+        asked_at=now(),
+    )
+    try:
+        with tables.begin() as session:
+            session.add(row)
+    except IntegrityError:
+        pass  # asked before (the question's own message is unique too)
+    except SQLAlchemyError as exc:
+        raise ThreadError(f"no se pudo registrar la encuesta del ticket {ticket.key}: {exc}") from exc
 
 
 class CsatBook:
@@ -63,7 +82,7 @@ class CsatBook:
 
     def rate(self, ticket_key: str, conversation_id: str, rating: int) -> bool:
         """Store the rating; False unless this conversation was asked about this ticket and has not rated it."""
-        if rating not in RATINGS:
+        if isinstance(rating, bool) or rating not in RATINGS:
             return False
         statement = (
             update(CsatRow)

@@ -61,7 +61,7 @@ class TicketRef:
 
     @property
     def title(self) -> str:
-        """How the customer sees the ticket named: «ECO-000123 · Falla en cargue archivos de cartera»."""
+        """How the customer sees the ticket named: its key and request type, «ECO-000123 · <tipo>»."""
         return f"{self.key} · {self.request_type}"
 
 

@@ -20,7 +20,8 @@ from sqlalchemy import and_, exists, or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import aliased
 
-from bot.text import normalize
+from bot.text import clean_text, normalize
+from bot.thread.csat import open_question
 from bot.thread.model import (
     COMMENT,
     CSAT,
@@ -38,7 +39,15 @@ from bot.thread.model import (
     TicketRef,
     Update,
 )
-from bot.thread.table import CsatRow, ThreadError, ThreadRow, ThreadTables, encode_attachments, message_of, now
+from bot.thread.table import (
+    ThreadError,
+    ThreadRow,
+    ThreadTables,
+    aware,
+    encode_attachments,
+    message_of,
+    now,
+)
 from bot.tickets.model import Attachment
 
 logger = logging.getLogger(__name__)
@@ -85,14 +94,18 @@ class TicketThread:
             raise ThreadError(f"no se pudo guardar el mensaje del ticket {row.ticket_key}: {exc}") from exc
 
     def _row(self, ticket: TicketRef, direction: str, kind: str, source: str, body: str, **values: Any) -> ThreadRow:
+        """A new row; text from outside (JSM, the customer) cleaned of what a database or a log cannot take."""
         moment = now()
+        for name, limit in (("author", 255), ("status_category", 50)):
+            if values.get(name):
+                values[name] = clean_text(values[name])[:limit] or None
         return ThreadRow(
             ticket_key=ticket.key,
-            title=ticket.title[:300],
-            source=source[:255],
+            title=clean_text(ticket.title)[:300],
+            source=clean_text(source)[:255],
             direction=direction,
             kind=kind,
-            body=body,
+            body=clean_text(body),
             conversation_id=ticket.conversation_id,
             channel=ticket.channel,
             created_at=moment,
@@ -101,26 +114,35 @@ class TicketThread:
             **{"delivery_status": PENDING, **values},
         )
 
-    def _status_source(self, ticket: TicketRef, status: str) -> Optional[str]:
-        """The canonical id of a status change, or None when the ticket already shows this status.
+    def _status_source(self, ticket: TicketRef, news: Update) -> Optional[str]:
+        """The canonical id of a status change, or None when it is no news.
 
-        Derived from the thread itself (how many changes it holds), so the
+        No news: the ticket already shows this status, or the change is older
+        than the last one kept (a webhook retried late, a slow poll). The id
+        derives from the thread itself (how many changes it holds), so the
         webhook and the poll reporting one change at the same time write the
         same id and the database keeps one.
         """
         query = (
-            select(ThreadRow.body)
+            select(ThreadRow.body, ThreadRow.happened_at, ThreadRow.origin)
             .where(ThreadRow.ticket_key == ticket.key, ThreadRow.direction == TO_CUSTOMER, ThreadRow.kind == STATUS)
             .order_by(ThreadRow.id.desc())
         )
         try:
             with self.tables.session() as session:
-                previous = list(session.execute(query).scalars())
+                previous = list(session.execute(query).all())
         except SQLAlchemyError as exc:
             raise ThreadError(f"no se pudo leer el hilo del ticket {ticket.key}: {exc}") from exc
-        if previous and normalize(previous[0]) == normalize(status):
-            return None
-        return f"status#{len(previous) + 1}:{normalize(status)}"
+        if any(origin == clean_text(news.source)[:255] for _, _, origin in previous):
+            return None  # this very report was kept before (a webhook retried)
+        if previous:
+            last_body, last_at, _ = previous[0]
+            if normalize(last_body) == normalize(news.body):
+                return None
+            last_at = aware(last_at)
+            if news.happened_at is not None and last_at is not None and aware(news.happened_at) < last_at:
+                return None
+        return f"status#{len(previous) + 1}:{normalize(news.body)}"
 
     def record(self, news: Update, ticket: TicketRef) -> list[ThreadMessage]:
         """Keep a piece of help-desk news for the customer; the new messages (none for news already kept).
@@ -132,7 +154,7 @@ class TicketThread:
             return []
         source = news.source
         if news.kind == STATUS:
-            canonical = self._status_source(ticket, news.body)
+            canonical = self._status_source(ticket, news)
             if canonical is None:
                 return []
             source = canonical
@@ -143,6 +165,7 @@ class TicketThread:
             source,
             news.body.strip(),
             author=news.author,
+            origin=clean_text(news.source)[:255],
             happened_at=news.happened_at,
             status_category=(news.status_category or "").lower() or None,
         )
@@ -154,25 +177,8 @@ class TicketThread:
             question = self._insert(self._row(ticket, TO_CUSTOMER, CSAT, f"csat:{ticket.key}", ticket.title))
             if question is not None:
                 kept.append(question)
-                self._open_csat(ticket)
+                open_question(self.tables, ticket)
         return kept
-
-    def _open_csat(self, ticket: TicketRef) -> None:
-        row = CsatRow(
-            ticket_key=ticket.key,
-            conversation_id=ticket.conversation_id,
-            channel=ticket.channel,
-            request_type_id=ticket.request_type_id,
-            request_type=ticket.request_type,
-            asked_at=now(),
-        )
-        try:
-            with self.tables.begin() as session:
-                session.add(row)
-        except IntegrityError:
-            pass  # asked before (the question's own row is unique too)
-        except SQLAlchemyError as exc:
-            raise ThreadError(f"no se pudo registrar la encuesta del ticket {ticket.key}: {exc}") from exc
 
     def from_customer(
         self,
@@ -205,9 +211,9 @@ class TicketThread:
         created = self._insert(row)
         if created is not None:
             return created
-        existing = self._by_source(ticket.key, source[:255])
-        if existing is None:
-            raise ThreadError(f"conflicto al guardar el mensaje del ticket {ticket.key}")
+        existing = self._by_source(ticket.key, clean_text(source)[:255])
+        if existing is None or existing.direction != TO_DESK or existing.kind != kind:
+            raise ThreadError(f"conflicto al guardar el mensaje del ticket {ticket.key}: su origen ya está en uso")
         return existing
 
     def _by_source(self, ticket_key: str, source: str) -> Optional[ThreadMessage]:
@@ -263,9 +269,7 @@ class TicketThread:
     def claim_conversation(self, conversation_id: str, worker: str, lease_seconds: float = 30.0) -> list[ThreadMessage]:
         """The web relay's claim: the first waiting message of each ticket of one web conversation.
 
-        The relay sends them, marks them, and claims again until nothing is
-        left: the next message of a ticket is handed out only once the one
-        before it is marked.
+        The relay marks them and claims again until nothing is left.
         """
         return self.claim_due(
             TO_CUSTOMER, worker, channels=(WEB_CHANNEL,), conversation_id=conversation_id, lease_seconds=lease_seconds
@@ -391,4 +395,5 @@ class TicketThread:
         if not candidates:
             return None
         newest = max(candidates, key=lambda m: m.id)
-        return ReplyTarget(newest.ticket_key, "", newest.id)
+        _, _, request_type = newest.title.partition(" · ")
+        return ReplyTarget(newest.ticket_key, request_type, newest.id)

@@ -37,6 +37,7 @@ class ThreadRow(Base):
     ticket_key = Column(String(32), nullable=False, index=True)
     title = Column(String(300), nullable=False, default="")  # «ECO-000123 · Falla en …», as the customer reads it
     source = Column(String(255), nullable=False)
+    origin = Column(String(255))  # the news' own id at its source, when ``source`` is canonical (statuses)
     direction = Column(String(20), nullable=False)
     kind = Column(String(20), nullable=False)
     body = Column(Text, nullable=False, default="")
