@@ -2,13 +2,26 @@
 
 Runs aiohttp servers on loopback in their own thread so it can serve both
 in-process Sanic apps and separately started Rasa servers.
+
+Like Twilio, it checks a content template send (``ContentSid`` must look
+like ``HX`` + 32 hex digits: 21655; ``ContentVariables`` a JSON object of
+non-empty values: 21656; variables without a template: 21654; nothing to
+send: 21619), and keeps each accepted message as a resource that can be
+fetched (``GET …/Messages/{Sid}.json``). With ``enforce_window`` on, free
+text to a number that has not written within 24 hours
+(``customer_wrote``) is accepted and then fails with 63016 on the message,
+which is how Twilio reports it; ``window_answer = "request"`` refuses the
+request itself with 63016 instead.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 import socket
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
@@ -18,6 +31,20 @@ from aiohttp import web
 
 SID = "AC" + "0" * 32
 TOKEN = "token-de-pruebas"
+WINDOW_SECONDS = 24 * 3600
+CONTENT_SID = re.compile(r"^HX[0-9a-fA-F]{32}$")
+OUTSIDE_WINDOW = 63016
+OUTSIDE_WINDOW_MESSAGE = (
+    "Failed to send freeform message because you are outside the allowed window. "
+    "If you are using WhatsApp, please use a Message Template."
+)
+
+
+def _error(code: int, message: str, status: int = 400) -> web.Response:
+    return web.json_response(
+        {"code": code, "message": message, "more_info": f"https://www.twilio.com/docs/errors/{code}", "status": status},
+        status=status,
+    )
 
 
 @dataclass
@@ -42,10 +69,18 @@ class FakeTwilio:
     stream_sent: int = 0
     api_url: str = ""
     storage_url: str = ""
+    resources: dict[str, dict[str, Any]] = field(default_factory=dict)  # accepted messages by Message SID
+    enforce_window: bool = False
+    window_answer: str = "status"  # "status": 63016 on the message (Twilio's way); "request": on the POST
+    inbound: dict[str, float] = field(default_factory=dict)  # "whatsapp:+57…" -> when the customer last wrote
 
     def reset(self) -> None:
         for items in (self.messages, self.message_auth, self.message_peers, self.script):
             items.clear()
+        self.resources.clear()
+        self.inbound.clear()
+        self.enforce_window = False
+        self.window_answer = "status"
         for items in (self.media_hits, self.storage_auth):
             items.clear()
         self.media.clear()
@@ -54,6 +89,24 @@ class FakeTwilio:
 
     def bodies(self) -> list[str]:
         return [m.get("Body", "") for m in self.messages]
+
+    def customer_wrote(self, address: str, at: Optional[float] = None) -> None:
+        """The customer at ``address`` wrote (now, or at epoch ``at``): WhatsApp's 24-hour window opens."""
+        self.inbound[address] = time.time() if at is None else at
+
+    def window_open(self, address: str) -> bool:
+        wrote = self.inbound.get(address)
+        return wrote is not None and time.time() - wrote < WINDOW_SECONDS
+
+    def accepted(self) -> list[dict[str, Any]]:
+        """The messages Twilio created (not the refused or throttled requests), in order."""
+        return list(self.resources.values())
+
+    def templates(self) -> list[tuple[str, dict[str, Any]]]:
+        """(ContentSid, ContentVariables) of every accepted template send."""
+        return [
+            (m["content_sid"], json.loads(m["content_variables"] or "{}")) for m in self.accepted() if m["content_sid"]
+        ]
 
     def media_url(self, name: str) -> str:
         return f"{self.api_url}/2010-04-01/Accounts/{SID}/Messages/MM1/Media/{name}"
@@ -70,11 +123,70 @@ class FakeTwilio:
         if not self._authorized(request):
             return web.json_response({"code": 20003, "message": "Authenticate", "status": 401}, status=401)
         fields = {key: form.getall(key) for key in form}
-        self.messages.append({key: values[0] if len(values) == 1 else values for key, values in fields.items()})
+        message = {key: values[0] if len(values) == 1 else values for key, values in fields.items()}
+        self.messages.append(message)
         if self.script:
             status, headers, body = self.script.pop(0)
             return web.json_response(body, status=status, headers=headers)
-        return web.json_response({"sid": "SM" + uuid.uuid4().hex, "status": "queued"}, status=201)
+        refused = self._refusal(message)
+        if refused is not None:
+            return refused
+        if self._outside_window(message) and self.window_answer == "request":
+            return _error(OUTSIDE_WINDOW, OUTSIDE_WINDOW_MESSAGE)
+        return web.json_response(self._create(message), status=201)
+
+    def _outside_window(self, message: dict[str, Any]) -> bool:
+        """Free text (no template) to a WhatsApp customer who has not written within 24 hours."""
+        to = str(message.get("To") or "")
+        free_text = not message.get("ContentSid")
+        return self.enforce_window and free_text and to.startswith("whatsapp:") and not self.window_open(to)
+
+    @staticmethod
+    def _refusal(message: dict[str, Any]) -> Optional[web.Response]:
+        """Twilio's own checks of a message request, with its error codes."""
+        content_sid, variables = message.get("ContentSid"), message.get("ContentVariables")
+        if variables is not None and not content_sid:
+            return _error(21654, "ContentSid Required")
+        if content_sid is not None and not CONTENT_SID.match(str(content_sid)):
+            return _error(21655, "The ContentSid is Invalid")
+        if variables is not None:
+            try:
+                parsed = json.loads(str(variables))
+            except ValueError:
+                parsed = None
+            if not isinstance(parsed, dict) or any(v is None or v == "" for v in parsed.values()):
+                return _error(21656, "The ContentVariables Parameter is invalid")
+        if not (message.get("Body") or message.get("MediaUrl") or content_sid):
+            return _error(21619, "A text message body or media urls must be specified.")
+        return None
+
+    def _create(self, message: dict[str, Any]) -> dict[str, Any]:
+        """The Message resource; free text outside the window fails later with 63016, as on Twilio."""
+        sid = "SM" + uuid.uuid4().hex
+        to = str(message.get("To") or "")
+        refused = self._outside_window(message)
+        resource = {
+            "sid": sid,
+            "account_sid": SID,
+            "to": to,
+            "from": message.get("From"),
+            "body": message.get("Body") or "",
+            "content_sid": message.get("ContentSid"),
+            "content_variables": message.get("ContentVariables"),
+            "status": "failed" if refused else "delivered",
+            "error_code": OUTSIDE_WINDOW if refused else None,
+            "error_message": OUTSIDE_WINDOW_MESSAGE if refused else None,
+        }
+        self.resources[sid] = resource
+        return {**resource, "status": "queued", "error_code": None, "error_message": None}
+
+    async def fetch_message(self, request: web.Request) -> web.Response:
+        if not self._authorized(request):
+            return _error(20003, "Authenticate", 401)
+        resource = self.resources.get(request.match_info["msg"])
+        if resource is None:
+            return _error(20404, "The requested resource was not found", 404)
+        return web.json_response(resource)
 
     async def serve_media(self, request: web.Request) -> web.StreamResponse:
         name = request.match_info["name"]
@@ -141,6 +253,7 @@ def start_fake_twilio() -> tuple["FakeTwilio", Callable[[], None]]:
         api = web.Application()
         api.router.add_post("/2010-04-01/Accounts/{sid}/Messages.json", fake.create_message)
         api.router.add_get("/2010-04-01/Accounts/{sid}/Messages/{msg}/Media/{name}", fake.serve_media)
+        api.router.add_get("/2010-04-01/Accounts/{sid}/Messages/{msg}.json", fake.fetch_message)
         storage = web.Application()
         storage.router.add_get("/storage/{name}", fake.serve_storage)
         fake.api_url = await serve(api)

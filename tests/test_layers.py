@@ -24,12 +24,13 @@ from bot.settings import PROJECT_ROOT
 LEVELS: dict[str, int] = {
     "bot": 0, "bot.settings": 0, "bot.catalog": 0, "bot.validation": 0, "bot.text": 0, "bot.privacy": 0,
     "bot.contacts": 0, "bot.http_retry": 0, "bot.sliding_window": 0, "bot.sqlengine": 0, "bot.kept_secrets": 0,
+    "bot.hours": 0,  # business hours and national holidays (catalog data + the holidays package)
     "bot.dialogue": 1, "bot.attachments": 1, "bot.mail": 1, "bot.thread": 1,
     "bot.thread.model": 1,  # what a thread message is: recorded by the thread, worded by the dialogue
     "bot.tickets.model": 1,  # what a ticket is: built by the dialogue, stored by the tickets room
     "bot.tickets": 2, "bot.channels": 2, "bot.rasa_ext": 2, "bot.stores": 2, "bot.transcripts": 2,
     "bot.nlu_components": 2,
-    "bot.web": 3, "bot.review": 3, "actions": 3,
+    "bot.web": 3, "bot.review": 3, "actions": 3, "bot.followup": 3,
     "bot.services": 4, "bot.action_server": 4, "bot.launcher": 4, "bot.cli": 4, "bot.bench_load": 4, "bot.nlu_eval": 4,
     "bot.sync": 4, "bot.__main__": 4, "bot.rasa_runtime": 4,
 }

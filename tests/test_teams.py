@@ -103,6 +103,9 @@ class FakeMicrosoft:
         self.send_statuses: list[tuple[int, dict[str, str]]] = []
         self.files: dict[str, bytes] = {}
         self.redirects: dict[str, str] = {}  # /redirect/<name> -> Location
+        # Conversations the bot is in; None accepts any. Like the Bot Connector, a message (a proactive
+        # one too) needs the bot's token and a conversation the bot belongs to (404 otherwise).
+        self.conversations: Optional[set[str]] = None
         self.port = 0
 
     @property
@@ -134,6 +137,11 @@ class FakeMicrosoft:
             )
 
         async def activities(request: web.Request) -> web.Response:
+            if request.headers.get("Authorization") not in {f"Bearer {t}" for t in self.issued_tokens()}:
+                return web.json_response({"message": "Authorization has been denied for this request."}, status=401)
+            if self.conversations is not None and request.match_info["conversation"] not in self.conversations:
+                error = {"code": "ConversationNotFound", "message": "Conversation not found."}
+                return web.json_response({"error": error}, status=404)
             activity = await request.json()
             activity["_conversation"] = request.match_info["conversation"]
             activity["_authorization"] = request.headers.get("Authorization")

@@ -73,6 +73,7 @@ class Delivery:
     detail: str  # the answer's body (cut), or the network error
     attempts: int
     retry_after: Optional[float] = None
+    body: str = ""  # an accepted answer's body (e.g. the id the provider gave the message)
 
     @property
     def ok(self) -> bool:
@@ -115,7 +116,8 @@ async def post_with_retries(
         try:
             async with http.session().post(url, data=data, json=json, auth=auth, headers=extra) as reply:
                 if reply.status < 300:
-                    return Delivery(reply.status, "", attempt)
+                    body = (await reply.read()).decode("utf-8", errors="replace")
+                    return Delivery(reply.status, "", attempt, body=body)
                 retry_after = parse_retry_after(reply.headers.get("Retry-After"))
                 delivery = Delivery(reply.status, (await reply.text())[:detail_chars], attempt, retry_after)
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:

@@ -5,7 +5,8 @@ The only place that reads ``os.environ``: each process builds one
 group it needs, so the launcher, the servers, the CLI and the tests agree on
 where data lives. Groups, one module each: ``secrets``, ``stores``,
 ``tickets`` (backend, JSM, outbox), ``mail``, ``web`` (origins, public URLs,
-proxies, uploads), ``review``, ``teams``, ``runtime``.
+proxies, uploads), ``review``, ``teams``, ``runtime``, ``followup`` (the
+follow-up worker: WhatsApp template, pace, channel credentials).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Optional
 
 from bot.settings import env as read
 from bot.settings.env import Env, SettingError
+from bot.settings.followup import FollowupSettings
 from bot.settings.mail import MailConfigError, MailSettings
 from bot.settings.review import ReviewSettings
 from bot.settings.runtime import RuntimeSettings, StoresSettings
@@ -76,6 +78,7 @@ class Settings:
     review: ReviewSettings = field(default_factory=ReviewSettings)
     teams: TeamsHostSettings = field(default_factory=TeamsHostSettings)
     runtime: RuntimeSettings = field(default_factory=RuntimeSettings)
+    followup: FollowupSettings = field(default_factory=FollowupSettings)
 
     def __post_init__(self) -> None:
         # Kept in step with data_dir and rasa_api_token, also after dataclasses.replace().
@@ -113,6 +116,7 @@ class Settings:
             review=ReviewSettings.from_env(env),
             teams=TeamsHostSettings.from_env(env),
             runtime=RuntimeSettings.from_env(env),
+            followup=FollowupSettings.from_env(env),
         )
 
     @property

@@ -135,16 +135,19 @@ class ConversationReference:
     bot: dict[str, Any]
     user: dict[str, Any]
     activity_id: Optional[str] = None
+    tenant_id: Optional[str] = None  # kept for proactive messages (bot/channels/addresses.py)
 
     @classmethod
     def from_activity(cls, activity: Mapping[str, Any]) -> "ConversationReference":
         conversation = mapping(activity.get("conversation"))
+        tenants = sorted(activity_tenants(activity))
         return cls(
             service_url=str(activity.get("serviceUrl") or ""),
             conversation_id=str(conversation.get("id") or ""),
             bot=_account(activity.get("recipient")),
             user=_account(activity.get("from")),
             activity_id=activity.get("id"),
+            tenant_id=tenants[0] if len(tenants) == 1 else None,
         )
 
     @property

@@ -18,6 +18,7 @@ from sanic.response import HTTPResponse
 
 from bot.attachments import AttachmentRefused, AttachmentStore, StoredAttachment
 from bot.catalog import get_catalog
+from bot.channels.addresses import AddressBook, InboundNotes
 from bot.channels.common import DisabledChannel, missing_credentials, screen_message, webhook_blueprint
 from bot.channels.files import ReceivedFiles, message_text, too_large
 from bot.channels.http import FileTooLarge, LoopSession, UntrustedUrl
@@ -40,6 +41,7 @@ from bot.settings import Settings
 logger = logging.getLogger(__name__)
 
 REQUIRED_CREDENTIALS = ("app_id", "app_password")
+PERSONAL = "personal"  # Teams' conversationType of a 1:1 chat with the bot
 
 
 class TeamsInput(InputChannel):
@@ -57,10 +59,15 @@ class TeamsInput(InputChannel):
             return DisabledChannel(CHANNEL_NAME, "Microsoft Teams", missing)
         settings = Settings.from_env()
         config = TeamsConfig.from_credentials(credentials or {}, settings.teams)
-        return cls(config, AttachmentStore.from_settings(get_catalog(), settings))
+        addresses = AddressBook(settings.tickets_db_url)
+        return cls(config, AttachmentStore.from_settings(get_catalog(), settings), addresses)
 
-    def __init__(self, config: TeamsConfig, attachment_store: AttachmentStore) -> None:
+    def __init__(
+        self, config: TeamsConfig, attachment_store: AttachmentStore, addresses: Optional[AddressBook] = None
+    ) -> None:
+        """``addresses``: where each customer's 1:1 conversation is kept for the follow-up worker's messages."""
         self.config = config
+        self.inbound = InboundNotes(addresses)
         self.attachment_store = attachment_store
         self.http = LoopSession(trust_env=True)
         self.auth = BotFrameworkAuth(config, self.http)
@@ -76,6 +83,7 @@ class TeamsInput(InputChannel):
         @hook.listener("after_server_stop")
         async def close_session(*_: Any) -> None:
             await self.http.close()
+            self.inbound.close()
 
         return hook
 
@@ -110,11 +118,23 @@ class TeamsInput(InputChannel):
         if sender is None:
             logger.warning("Teams message %r refused: no usable sender id.", activity.get("id"))
             return response.json({"error": "invalid activity"}, status=400)
+        self.note_inbound(activity, sender)
         try:
             await self.handle_message(activity, sender, on_new_message)
         except Exception:  # noqa: BLE001 - a failing turn must not make Teams resend the activity
             logger.exception("Error handling Teams message %s.", activity.get("id"))
         return response.json({}, status=200)
+
+    def note_inbound(self, activity: Mapping[str, Any], sender_id: str) -> None:
+        """Note a verified message; only a 1:1 chat's reference is kept for proactive messages.
+
+        A customer who also writes to the bot in a group chat or a channel
+        must never have their ticket's news posted there for others to read.
+        """
+        conversation = activity.get("conversation")
+        personal = isinstance(conversation, Mapping) and conversation.get("conversationType") == PERSONAL
+        reference = ConversationReference.from_activity(activity) if personal else None
+        self.inbound.note(sender_id, CHANNEL_NAME, reference)
 
     async def handle_message(
         self, activity: Mapping[str, Any], sender_id: str, on_new_message: Callable[[UserMessage], Awaitable[Any]]

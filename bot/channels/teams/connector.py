@@ -97,15 +97,42 @@ class BotConnector:
 
     # -------------------------------------------------------------- replies
     async def send(self, reference: ConversationReference, activity: dict[str, Any]) -> bool:
-        """POST one activity; retries throttling and server errors, then logs and gives up.
-
-        The reference's host is checked again here, where the token leaves:
-        whatever builds a reference, the token goes only to the Bot Connector.
-        A 401 gets one retry with a new token (a revoked or rotated secret).
-        """
-        if trusted_url(reference.service_url, self.config.service_hosts) is None:
+        """POST one activity; retries throttling and server errors, then logs and gives up."""
+        try:
+            delivery = await self.deliver(reference, activity)
+        except UntrustedUrl:
             logger.error("Teams reply not sent: %s is not a Bot Framework host.", host_of(reference.service_url))
             return False
+        except TokenError as exc:
+            logger.error("Teams reply not sent: no access token (%s).", exc)
+            return False
+        if delivery.ok:
+            return True
+        if delivery.temporary:
+            logger.error(
+                "Teams reply to %s not sent after %d attempts: %s %s",
+                reference.conversation_id,
+                delivery.attempts,
+                delivery.status,
+                delivery.detail,
+            )
+        else:
+            logger.error(
+                "Teams refused a reply to %s: %s %s", reference.conversation_id, delivery.status, delivery.detail
+            )
+        return False
+
+    async def deliver(self, reference: ConversationReference, activity: dict[str, Any]) -> Delivery:
+        """POST one activity and return the Bot Connector's last answer (a reply or a proactive message).
+
+        The reference's host is checked again here, where the token leaves:
+        whatever builds a reference (an incoming activity, the address book),
+        the token goes only to the Bot Connector (``UntrustedUrl`` otherwise).
+        A 401 gets one retry with a new token (a revoked or rotated secret);
+        ``TokenError`` when there is no token at all.
+        """
+        if trusted_url(reference.service_url, self.config.service_hosts) is None:
+            raise UntrustedUrl(host_of(reference.service_url))
         renewed = False
 
         def renew(failed: Delivery) -> bool:
@@ -125,35 +152,16 @@ class BotConnector:
                 wait,
             )
 
-        try:
-            delivery = await post_with_retries(
-                self.http,
-                reference.activities_url,
-                SEND_RETRIES,
-                json=activity,
-                headers=self._bearer,
-                renew=renew,
-                on_retry=on_retry,
-                sleep=self.sleep,
-            )
-        except TokenError as exc:
-            logger.error("Teams reply not sent: no access token (%s).", exc)
-            return False
-        if delivery.ok:
-            return True
-        if delivery.temporary:
-            logger.error(
-                "Teams reply to %s not sent after %d attempts: %s %s",
-                reference.conversation_id,
-                delivery.attempts,
-                delivery.status,
-                delivery.detail,
-            )
-        else:
-            logger.error(
-                "Teams refused a reply to %s: %s %s", reference.conversation_id, delivery.status, delivery.detail
-            )
-        return False
+        return await post_with_retries(
+            self.http,
+            reference.activities_url,
+            SEND_RETRIES,
+            json=activity,
+            headers=self._bearer,
+            renew=renew,
+            on_retry=on_retry,
+            sleep=self.sleep,
+        )
 
     # ------------------------------------------------------------ downloads
     async def download(self, url: str, hosts: Sequence[HostRule], max_bytes: int, with_token: bool) -> Download:

@@ -23,6 +23,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 
 from bot.attachments import AttachmentRefused, AttachmentStore, StoredAttachment
 from bot.catalog import get_catalog
+from bot.channels.addresses import AddressBook, InboundNotes
 from bot.channels.common import DisabledChannel, missing_credentials, screen_message, webhook_blueprint
 from bot.channels.files import ReceivedFiles, message_text, too_large
 from bot.channels.http import FileTooLarge, LoopSession, capped_download
@@ -61,14 +62,25 @@ class WhatsAppInput(InputChannel):
         if missing:
             return DisabledChannel(CHANNEL_NAME, "WhatsApp", missing)
         catalog = get_catalog()
-        store = AttachmentStore.from_settings(catalog, Settings.from_env())
-        return cls(WhatsAppConfig.from_credentials(credentials or {}), store, catalog.country_ids)
+        settings = Settings.from_env()
+        store = AttachmentStore.from_settings(catalog, settings)
+        addresses = AddressBook(settings.tickets_db_url)
+        return cls(WhatsAppConfig.from_credentials(credentials or {}), store, catalog.country_ids, addresses)
 
     def __init__(
-        self, config: WhatsAppConfig, attachment_store: AttachmentStore, served_countries: Sequence[str]
+        self,
+        config: WhatsAppConfig,
+        attachment_store: AttachmentStore,
+        served_countries: Sequence[str],
+        addresses: Optional[AddressBook] = None,
     ) -> None:
-        """``served_countries``: the catalog's; a sender's number elsewhere is not given to the form."""
+        """``served_countries``: the catalog's; a sender's number elsewhere is not given to the form.
+
+        ``addresses``: where each customer's last message is noted, so the
+        follow-up worker knows whether WhatsApp's 24-hour window is open.
+        """
         self.config = config
+        self.inbound = InboundNotes(addresses)
         self.attachment_store = attachment_store
         self.served_countries = tuple(served_countries)
         self.validator = RequestValidator(config.auth_token)
@@ -103,6 +115,7 @@ class WhatsAppInput(InputChannel):
                 # SMS or another Twilio channel on the same number: not a WhatsApp conversation.
                 logger.info("WhatsApp: ignored a message whose sender is not a WhatsApp address")
                 return _twiml()
+            self.inbound.note(incoming.sender, CHANNEL_NAME)  # Twilio vouched for the sender: the window opens
             if incoming.message_sid:
                 if incoming.message_sid in self._seen_sids:
                     logger.info("WhatsApp: duplicate delivery of %s ignored", incoming.message_sid)
@@ -115,6 +128,7 @@ class WhatsAppInput(InputChannel):
         @hook.listener("after_server_stop")
         async def close_session(*_: Any) -> None:
             await self.http.close()
+            self.inbound.close()
 
         return hook
 
