@@ -103,6 +103,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     register_review(sub)
 
+    from bot.followup.cli import register as register_followup
+
+    register_followup(sub)
+
     sync = sub.add_parser("sync", help="regenera domain/reglas/lookups desde el catálogo")
     sync.add_argument("--check", action="store_true", help="solo comprueba; falla si algo está desactualizado")
     sync.set_defaults(func=cmd_sync)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import IO, Optional
 
 from bot.channels.common import CREDENTIALS_FILE, credential_variables
+from bot.followup.worker import HEARTBEAT_FILE as FOLLOWUP_HEARTBEAT
 from bot.kept_secrets import private_dir
 from bot.settings import PROJECT_ROOT, Settings, quiet_rasa_env
 from bot.settings.secrets import REST_TOKEN_FILE
@@ -177,6 +178,16 @@ class Servers:
                 f"http://127.0.0.1:{s.web_port}/salud",
             ),
         ]
+        # After the ticket: the help desk's messages to WhatsApp and Teams, the
+        # customers' replies to JSM. Always on: the embedded desk's CLI replies too.
+        self.servers.append(
+            WorkerServer(
+                "proceso de seguimiento",
+                [python, "-m", "bot", "followup", "run"],
+                "",
+                heartbeat=s.data_dir / FOLLOWUP_HEARTBEAT,
+            )
+        )
         if s.tickets.uses_jsm:
             self.servers.append(
                 WorkerServer(
@@ -302,7 +313,7 @@ def run_foreground(settings: Settings) -> int:
     s = settings
     jsm_line = (
         "  Entrega a Jira Service Management: activa; pendientes y fallidos en `python -m bot tickets list`\n"
-        if any(isinstance(server, WorkerServer) for server in servers.servers)
+        if s.tickets.uses_jsm
         else ""
     )
     print(
@@ -317,6 +328,7 @@ def run_foreground(settings: Settings) -> int:
         f"  Servidor de acciones: http://localhost:{s.actions_port}/health\n"
         f"  Token de la API HTTP de Rasa: guardado en {s.data_dir / 'rasa_api_token'} (o RASA_API_TOKEN)\n"
         f"  Tickets: python -m bot tickets list   (datos en {s.data_dir})\n"
+        "  Después del ticket: python -m bot tickets reply|status|thread CLAVE  (responder como agente sin JSM)\n"
         f"{jsm_line}"
         "Pulsa Ctrl-C para detener todo.\n",
         flush=True,

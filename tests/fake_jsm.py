@@ -14,8 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
+import hmac
+import json
 import socket
 import threading
+import urllib.error
+import urllib.request
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Optional
@@ -29,6 +35,9 @@ TOKEN = "token-jsm-de-pruebas"
 DESK_ID = "7"
 UNAUTHORIZED = "Client must be authenticated to access this resource."
 AGENT = "557058:agente-ecollect"  # the accountId behind JSM_EMAIL
+LAURA = "557058:laura-gomez"  # a human agent of the desk, who answers customers
+# Status categories as the platform API keys them (the servicedeskapi shows them upper case).
+RESOLVED_STATUSES = ("Resuelta", "Cerrada", "Resolved", "Closed", "Done")
 
 
 @dataclass
@@ -90,6 +99,8 @@ class FakeJsm:
     calls: list[tuple[str, str, dict[str, str], Any]] = field(default_factory=list)
     scripts: dict[tuple[str, str], list[Scripted]] = field(default_factory=dict)
     create_posts: int = 0
+    labels: dict[str, list[str]] = field(default_factory=dict)
+    events: list[dict[str, Any]] = field(default_factory=list)  # webhook bodies, as Jira Cloud would post them
     page_size: int = 50  # JSM caps pages; smaller values exercise the client's paging
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -97,6 +108,10 @@ class FakeJsm:
         self.users[AGENT] = {
             "accountId": AGENT, "accountType": "atlassian", "emailAddress": EMAIL,
             "displayName": "Agente ecollect", "active": True, "timeZone": "America/Bogota",
+        }
+        self.users[LAURA] = {
+            "accountId": LAURA, "accountType": "atlassian", "emailAddress": "laura.gomez@ecollect.example",
+            "displayName": "Laura Gómez", "active": True, "timeZone": "America/Bogota",
         }
 
     # -- helpers for tests
@@ -117,11 +132,112 @@ class FakeJsm:
     def account_of(self, email: str) -> Optional[str]:
         return next((a for a, u in self.users.items() if u["emailAddress"].lower() == email.lower()), None)
 
-    def set_status(self, key: str, status: str, at: Optional[datetime] = None) -> None:
+    def set_status(self, key: str, status: str, at: Optional[datetime] = None, category: Optional[str] = None) -> None:
+        """Move the request to ``status`` (category: new / indeterminate / done, by the name when not given)."""
         request = self.requests[key]
+        previous = request["status"]
         request["status"] = status
         request["status_at"] = at or datetime.now(timezone.utc)
-        request["history"].append((status, request["status_at"]))
+        request["category"] = category or ("done" if status in RESOLVED_STATUSES else "indeterminate")
+        request["history"].append((status, request["status_at"], request["category"]))
+        self.events.append(self.status_event(key, previous))
+
+    def transition(
+        self, key: str, status: str, category: Optional[str] = None, at: Optional[datetime] = None
+    ) -> dict[str, Any]:
+        """An agent moves the request; returns the ``jira:issue_updated`` body Jira Cloud would post."""
+        self.set_status(key, status, at, category)
+        return self.events[-1]
+
+    def agent_comment(self, key: str, text: str, public: bool = True, author: str = LAURA) -> dict[str, Any]:
+        """An agent comments in JSM (internal when ``public`` is False); returns the ``comment_created`` body."""
+        comment = self._add_comment(key, text, public, author)
+        self.events.append(self.comment_event(key, comment))
+        return self.events[-1]
+
+    def customer_comment(self, key: str, text: str) -> dict[str, Any]:
+        """The request's reporter comments in the customer portal (always public)."""
+        return self.agent_comment(key, text, public=True, author=self.requests[key]["reporter"])
+
+    # -- webhooks, shaped and signed as Jira Cloud's admin webhooks
+    def _platform_user(self, account: str) -> dict[str, Any]:
+        user = self.users[account]
+        return {
+            "self": f"{self.base_url}/rest/api/2/user?accountId={account}", "accountId": account,
+            "displayName": user["displayName"], "active": True, "timeZone": user["timeZone"],
+            "accountType": user["accountType"], "avatarUrls": {},
+        }
+
+    def _issue(self, key: str, with_reporter: bool) -> dict[str, Any]:
+        r = self.requests[key]
+        category = r.get("category", "new")
+        fields: dict[str, Any] = {
+            "summary": self.summary(key),
+            "status": {
+                "name": r["status"], "id": "10001", "statusCategory": {"id": 4, "key": category, "name": category},
+            },
+            "issuetype": {"name": "[System] Service request"}, "project": {"key": self.project_key},
+        }
+        if with_reporter:
+            fields["reporter"] = self._platform_user(r["reporter"])
+        return {"id": r["issueId"], "self": f"{self.base_url}/rest/api/2/{r['issueId']}", "key": key, "fields": fields}
+
+    def comment_event(self, key: str, comment: dict[str, Any]) -> dict[str, Any]:
+        created = datetime.fromtimestamp(comment["created"]["epochMillis"] / 1000, tz=timezone.utc)
+        author = self._platform_user(comment["author"]["accountId"])
+        return {
+            "timestamp": int(datetime.now(timezone.utc).timestamp() * 1000), "webhookEvent": "comment_created",
+            "comment": {
+                "self": f"{self.base_url}/rest/api/2/issue/{self.requests[key]['issueId']}/comment/{comment['id']}",
+                "id": comment["id"], "author": author, "body": comment["body"], "updateAuthor": author,
+                "created": created.strftime("%Y-%m-%dT%H:%M:%S.000%z"),
+                "updated": created.strftime("%Y-%m-%dT%H:%M:%S.000%z"),
+                "jsdPublic": comment["public"],
+            },
+            "issue": self._issue(key, with_reporter=False),  # comment events carry a few fields, not the reporter
+        }
+
+    def status_event(self, key: str, previous: str) -> dict[str, Any]:
+        r = self.requests[key]
+        return {
+            "timestamp": int(r["status_at"].timestamp() * 1000), "webhookEvent": "jira:issue_updated",
+            "issue_event_type_name": "issue_generic", "user": self._platform_user(LAURA),
+            "issue": self._issue(key, with_reporter=True),
+            "changelog": {"id": str(uuid.uuid4().int % 10**6), "items": [{
+                "field": "status", "fieldtype": "jira", "fieldId": "status",
+                "from": "10000", "fromString": previous, "to": "10001", "toString": r["status"],
+            }]},
+        }
+
+    @staticmethod
+    def send_webhook(
+        url: str, event: dict[str, Any], secret: Optional[str], *, identifier: Optional[str] = None,
+        signature: Optional[str] = None, body: Optional[bytes] = None,
+    ) -> tuple[int, Any, str]:
+        """POST ``event`` to ``url`` as Jira Cloud does: the raw body signed in X-Hub-Signature (sha256=<hex>).
+
+        Returns (status, JSON answer or text, the delivery identifier used, for a replay).
+        """
+        raw = body if body is not None else json.dumps(event).encode("utf-8")
+        identifier = identifier or str(uuid.uuid4())
+        headers = {
+            "Content-Type": "application/json", "X-Atlassian-Webhook-Identifier": identifier,
+            "X-Atlassian-Webhook-Flow": "Primary", "User-Agent": "Atlassian Webhook HTTP Client",
+        }
+        if signature is not None:
+            headers["X-Hub-Signature"] = signature
+        elif secret is not None:
+            headers["X-Hub-Signature"] = "sha256=" + hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
+        request = urllib.request.Request(url, data=raw, headers=headers, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                status, text = response.status, response.read().decode()
+        except urllib.error.HTTPError as exc:
+            status, text = exc.code, exc.read().decode()
+        try:
+            return status, json.loads(text), identifier
+        except ValueError:
+            return status, text, identifier
 
     def summary(self, key: str) -> str:
         return str(self.requests[key]["fields"].get("summary", ""))
@@ -149,7 +265,10 @@ class FakeJsm:
             "requestFieldValues": [
                 {"fieldId": fid, "label": labels.get(fid, fid), "value": value} for fid, value in r["fields"].items()
             ],
-            "currentStatus": {"status": r["status"], "statusCategory": "NEW", "statusDate": date_dto(r["status_at"])},
+            "currentStatus": {
+                "status": r["status"], "statusCategory": r.get("category", "new").upper(),
+                "statusDate": date_dto(r["status_at"]),
+            },
             "_links": {
                 "jiraRest": f"{self.base_url}/rest/api/2/issue/{r['issueId']}",
                 "web": f"{self.base_url}/servicedesk/customer/portal/1/{key}",
@@ -304,7 +423,11 @@ class FakeJsm:
         if missing:
             return missing
         history = [
-            {"status": s, "statusCategory": "NEW", "statusDate": date_dto(at)} for s, at in reversed(self.requests[key]["history"])
+            {
+                "status": entry[0], "statusCategory": (entry[2] if len(entry) > 2 else "new").upper(),
+                "statusDate": date_dto(entry[1]),
+            }
+            for entry in reversed(self.requests[key]["history"])
         ]
         return web.json_response(paged(history, request, f"{self.base_url}{request.path}"))
 
@@ -359,10 +482,11 @@ class FakeJsm:
         return web.json_response(paged(values, request, f"{self.base_url}{request.path}"))
 
     # -- comments
-    def _add_comment(self, key: str, body: str, public: bool) -> dict[str, Any]:
+    def _add_comment(self, key: str, body: str, public: bool, author: str = AGENT) -> dict[str, Any]:
+        """A comment by ``author`` (the integration account when it comes through the API)."""
         comment = {
             "id": str(20000 + sum(len(c) for c in self.comments.values()) + 1), "body": body, "public": public,
-            "author": self._user(AGENT), "created": date_dto(datetime.now(timezone.utc)),
+            "author": self._user(author), "created": date_dto(datetime.now(timezone.utc)),
             "_links": {"self": f"{self.base_url}/rest/servicedeskapi/request/{key}/comment"},
         }
         self.comments.setdefault(key, []).append(comment)
@@ -386,6 +510,27 @@ class FakeJsm:
         values = [c for c in self.comments.get(key, []) if (c["public"] and public) or (not c["public"] and internal)]
         return web.json_response(paged(values, request, f"{self.base_url}{request.path}"))
 
+    # -- platform API: the caller, and labels
+    async def myself(self, request: web.Request) -> web.Response:
+        return web.json_response({**self._user(AGENT), "locale": "es_ES", "groups": {"size": 1, "items": []}})
+
+    async def edit_issue(self, request: web.Request) -> web.Response:
+        key = request.match_info["key"]
+        if key not in self.requests:
+            message = "Issue does not exist or you do not have permission to see it."
+            return web.json_response({"errorMessages": [message], "errors": {}}, status=404)
+        operations = ((request["json"] or {}).get("update") or {}).get("labels")
+        if not isinstance(operations, list) or not operations:
+            return web.json_response({"errorMessages": [], "errors": {"update": "Nothing to update."}}, status=400)
+        for operation in operations:
+            label = operation.get("add") if isinstance(operation, dict) else None
+            if not isinstance(label, str) or not label or " " in label:
+                errors = {"labels": "The label can't contain spaces."}
+                return web.json_response({"errorMessages": [], "errors": errors}, status=400)
+            if label not in self.labels.setdefault(key, []):
+                self.labels[key].append(label)
+        return web.Response(status=204)
+
     def app(self) -> web.Application:
         app = web.Application(middlewares=[self.middleware])
         api = "/rest/servicedeskapi"
@@ -398,6 +543,8 @@ class FakeJsm:
         add.add_post(api + "/servicedesk/{desk}/attachTemporaryFile", self.attach_temporary_file)
         add.add_post(api + "/customer", self.create_customer)
         add.add_get("/rest/api/3/user/search", self.user_search)
+        add.add_get("/rest/api/3/myself", self.myself)
+        add.add_put("/rest/api/3/issue/{key}", self.edit_issue)
         add.add_post(api + "/request", self.create_request)
         add.add_get(api + "/request", self.list_requests)
         add.add_get(api + "/request/{key}", self.get_request)
@@ -525,7 +672,6 @@ class FakeJsmServer:
 # ---------------------------------------------------------------- pytest glue
 # Imported by the test modules that use them (fixtures are found by name).
 import os  # noqa: E402
-import uuid  # noqa: E402
 
 import pytest  # noqa: E402
 

@@ -20,6 +20,15 @@ class JsmSettings:
 
     Missing values are not an error here: the delivery worker reports them
     (and retries) so tickets flow as soon as the deployer fixes them.
+
+    How agents' comments and status changes reach the project (issue 12):
+    ``webhook_secret`` (``JSM_WEBHOOK_SECRET``) is the secret of the Jira
+    admin webhook that posts to ``/webhooks/jsm``; unset, that route does not
+    exist (404), because an unsigned webhook would let anyone write to a
+    customer's chat. ``poll_seconds`` (``JSM_POLL_SECONDS``, 120 by default)
+    is how often the follow-up worker reads the open requests' public
+    comments and status, for sites where an admin webhook is not possible
+    (and to catch what a lost webhook missed); 0 turns polling off.
     """
 
     site_url: str = ""
@@ -30,6 +39,8 @@ class JsmSettings:
     mapping_file: Path = Path("jsm-mapping.yml")
     timeout: float = 20.0
     status_timeout: float = 4.0
+    webhook_secret: str = field(default="", repr=False)
+    poll_seconds: float = 120.0
 
     @classmethod
     def from_env(cls, env: Optional[Env] = None, data_dir: Optional[Path] = None) -> "JsmSettings":
@@ -44,6 +55,8 @@ class JsmSettings:
             mapping_file=Path(mapping),
             timeout=read.seconds(env, "JSM_TIMEOUT", 20.0),
             status_timeout=read.seconds(env, "JSM_STATUS_TIMEOUT", 4.0),
+            webhook_secret=read.text(env, "JSM_WEBHOOK_SECRET"),
+            poll_seconds=read.non_negative(env, "JSM_POLL_SECONDS", cls.poll_seconds),
         )
 
     def missing(self) -> list[str]:
@@ -82,6 +95,11 @@ class TicketsSettings:
     @property
     def uses_jsm(self) -> bool:
         return self.backend == "jsm"
+
+    @property
+    def jsm_poll_seconds(self) -> float:
+        """How often to poll JSM for agents' news; 0 (off) unless JSM is the help desk."""
+        return self.jsm.poll_seconds if self.uses_jsm else 0.0
 
     @classmethod
     def from_env(cls, env: Env, data_dir: Path) -> "TicketsSettings":

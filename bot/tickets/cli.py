@@ -94,6 +94,121 @@ def cmd_tickets_show(args: argparse.Namespace) -> int:
     return 0
 
 
+# Status names the embedded help desk reads as «resolved» without --resuelta (normalized).
+RESOLVED_NAMES = (
+    "resuelta",
+    "resuelto",
+    "cerrada",
+    "cerrado",
+    "completada",
+    "completado",
+    "finalizada",
+    "solucionada",
+    "resolved",
+    "closed",
+    "done",
+    "completed",
+)
+
+
+def _agent_update(args: argparse.Namespace, kind: str, body: str, **extra: Any) -> int:
+    """Record one piece of agent news on the embedded help desk, as JSM's webhook would (``local:<uuid>``)."""
+    import uuid
+    from datetime import datetime, timezone
+
+    from bot.catalog import get_catalog
+    from bot.settings import Settings
+    from bot.thread import ThreadError, TicketThread, Update
+    from bot.tickets.errors import TicketStoreError
+    from bot.tickets.factory import build_ticket_store
+    from bot.tickets.updates import UpdateRecorder
+
+    settings = Settings.from_env()
+    if settings.tickets.uses_jsm:
+        print(
+            "Con TICKETS_BACKEND=jsm la mesa de ayuda es JSM: los agentes responden y cambian el estado "
+            "en la solicitud de JSM, y el asistente se lo hace llegar al cliente.",
+            file=sys.stderr,
+        )
+        return 2
+    if not body.strip():
+        print("El texto está vacío.", file=sys.stderr)
+        return 2
+    store = build_ticket_store(settings, get_catalog())
+    try:
+        ticket = store.get(args.key)
+        if ticket is None:
+            print(f"No existe el ticket {args.key}. Revisa la clave con `python -m bot tickets list`.", file=sys.stderr)
+            return 1
+        news = Update(
+            ticket=ticket.key,
+            source=f"local:{uuid.uuid4()}",
+            kind=kind,
+            body=body.strip(),
+            happened_at=datetime.now(timezone.utc),
+            **extra,
+        )
+        recorded = UpdateRecorder(store, TicketThread(settings.tickets_db_url)).record(news)
+    except (TicketStoreError, ThreadError) as exc:
+        print(f"ERROR: {exc}", file=sys.stderr)
+        return 1
+    if not recorded:
+        print(f"{ticket.key} ya estaba en «{body.strip()}»: no hay nada nuevo que enviar al cliente.")
+        return 0
+    names = {"comment": "La respuesta", "status": "El cambio de estado", "csat": "La encuesta de satisfacción"}
+    for message in recorded:
+        print(f"{names.get(message.kind, message.kind)} de {ticket.key} quedó en cola para el cliente (#{message.id}).")
+    return 0
+
+
+def cmd_tickets_reply(args: argparse.Namespace) -> int:
+    return _agent_update(args, "comment", args.text, author=(args.autor or "").strip() or None)
+
+
+def cmd_tickets_status(args: argparse.Namespace) -> int:
+    from bot.text import normalize
+
+    done = args.resuelta or normalize(args.status) in RESOLVED_NAMES
+    return _agent_update(args, "status", args.status, status_category="done" if done else "indeterminate")
+
+
+def cmd_tickets_thread(args: argparse.Namespace) -> int:
+    """A ticket's whole thread with each message's delivery state."""
+    from dataclasses import asdict
+
+    from bot.settings import Settings
+    from bot.thread import ThreadError, TicketThread
+    from bot.tickets.errors import TicketStoreError
+    from bot.tickets.store import TicketStore
+
+    settings = Settings.from_env()
+    try:
+        ticket = TicketStore(settings.tickets_db_url).get(args.key)
+        messages = TicketThread(settings.tickets_db_url).messages(args.key) if ticket else []
+    except (TicketStoreError, ThreadError) as exc:
+        print(f"ERROR: {exc}", file=sys.stderr)
+        return 1
+    if ticket is None:
+        print(f"No existe el ticket {args.key}.", file=sys.stderr)
+        return 1
+    if args.json:
+        rows = [asdict(m) | {"delivery_label": m.delivery_label} for m in messages]
+        _print_json(json.loads(json.dumps(rows, default=lambda value: value.isoformat())))
+        return 0
+    if not messages:
+        print(f"{ticket.key}: el hilo está vacío (nadie escribió después de crear el ticket).")
+        return 0
+    ways = {"customer": "→ cliente", "desk": "→ mesa"}
+    kinds = {"comment": "comentario", "status": "estado", "csat": "encuesta", "handoff": "pide una persona"}
+    for m in messages:
+        what = f"{ways.get(m.direction, m.direction)} {kinds.get(m.kind, m.kind)}"
+        who = f" {m.author}:" if m.author else ""
+        via = f" vía {m.via}" if m.via else ""
+        print(f"#{m.id} {m.created_at:%Y-%m-%d %H:%M} {what}{who} {m.body[:200]}")
+        print(f"    {m.delivery_label}{via}" + (f" — error: {m.last_error}" if m.last_error else ""))
+    return 0
+
+
 def run_outbox(settings: "Settings", once: bool = False) -> int:
     """``python -m bot outbox run``: the delivery worker, in the foreground, until SIGTERM/SIGINT."""
     import logging
@@ -227,6 +342,20 @@ def register(sub: Any, review_links: Optional[ReviewLinks] = None) -> None:
     show = tickets_sub.add_parser("show", help="muestra un ticket")
     show.add_argument("key")
     show.set_defaults(func=cmd_tickets_show, review_links=review_links)
+    reply = tickets_sub.add_parser("reply", help="responde al cliente como agente (mesa de ayuda embebida)")
+    reply.add_argument("key")
+    reply.add_argument("text")
+    reply.add_argument("--autor", default=None, help="nombre del agente que firma la respuesta")
+    reply.set_defaults(func=cmd_tickets_reply)
+    status = tickets_sub.add_parser("status", help="cambia el estado del ticket y avisa al cliente (embebida)")
+    status.add_argument("key")
+    status.add_argument("status")
+    status.add_argument("--resuelta", action="store_true", help="el estado cuenta como resuelto (pide la encuesta)")
+    status.set_defaults(func=cmd_tickets_status)
+    thread = tickets_sub.add_parser("thread", help="el hilo del ticket: mensajes de agentes y cliente, con su entrega")
+    thread.add_argument("key")
+    thread.add_argument("--json", action="store_true", help="salida JSON")
+    thread.set_defaults(func=cmd_tickets_thread)
 
     outbox = sub.add_parser("outbox", help="entrega de tickets a Jira Service Management (TICKETS_BACKEND=jsm)")
     outbox_sub = outbox.add_subparsers(dest="outbox_command", required=True)

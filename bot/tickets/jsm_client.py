@@ -68,6 +68,7 @@ class JsmClient:
         self.session = session or requests.Session()
         self.session.auth = (settings.email, settings.api_token)
         self.session.headers.update({"Accept": "application/json"})
+        self.calls = 0  # requests made so far: how the poller keeps to its budget per round
 
     @property
     def desk(self) -> str:
@@ -84,6 +85,7 @@ class JsmClient:
         headers: Optional[dict[str, str]] = None,
     ) -> Any:
         url = self.settings.site_url + path
+        self.calls += 1
         try:
             response = self.session.request(
                 method, url, params=params, json=json, files=files, headers=headers, timeout=self.timeout
@@ -200,6 +202,33 @@ class JsmClient:
 
     def comments(self, key: str) -> list[dict[str, Any]]:
         return list(self.pages(f"{API}/request/{key}/comment"))
+
+    def public_comments(self, key: str) -> Iterator[dict[str, Any]]:
+        """The request's comments the customer can read (never the agents' internal ones), oldest first, paged."""
+        return self.pages(f"{API}/request/{key}/comment", {"public": "true", "internal": "false"})
+
+    def internal_comments(self, key: str) -> Iterator[dict[str, Any]]:
+        """The agents-only comments of the request, paged."""
+        return self.pages(f"{API}/request/{key}/comment", {"public": "false", "internal": "true"})
+
+    def status_history(self, key: str) -> list[dict[str, Any]]:
+        """Every status the request has had (``status``, ``statusCategory``, ``statusDate``), as JSM lists them."""
+        return list(self.pages(f"{API}/request/{key}/status"))
+
+    def comment_with_attachments(
+        self, key: str, temporary_ids: list[str], body: str, public: bool = True
+    ) -> dict[str, Any]:
+        """Attach uploaded files to the request together with one comment (``additionalComment``)."""
+        payload = {"temporaryAttachmentIds": temporary_ids, "public": public, "additionalComment": {"body": body}}
+        return self.call("POST", f"{API}/request/{key}/attachment", json=payload) or {}
+
+    def add_label(self, key: str, label: str) -> None:
+        """Add one label to the request's issue (platform API; adding a label it has is harmless)."""
+        self.call("PUT", f"/rest/api/3/issue/{key}", json={"update": {"labels": [{"add": label}]}})
+
+    def myself(self) -> dict[str, Any]:
+        """The integration account itself (``accountId``, ``emailAddress``...)."""
+        return self.call("GET", "/rest/api/3/myself") or {}
 
     def current_status(self, key: str) -> tuple[str, Optional[datetime]]:
         """The request's current status name and when it was reached."""

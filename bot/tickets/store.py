@@ -17,7 +17,7 @@ import builtins
 from datetime import datetime
 from typing import Optional
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from bot.tickets.errors import TicketStoreError
@@ -85,12 +85,52 @@ class TicketStore:
         """
         self._status_cache.update(key, status, at)
 
+    def set_status(self, key: str, status: str, at: Optional[datetime] = None) -> bool:
+        """The embedded help desk's status of a ticket (the CLI's ``tickets status``); False for an unknown key.
+
+        The status lookup shows it as written, with ``at`` as its date.
+        """
+        statement = (
+            update(TicketRow)
+            .where(TicketRow.key == key.strip().upper())
+            .values(status=status.strip()[:50] or "open", updated_at=at or now())
+        )
+        return self.table.write("guardar el estado del ticket", statement) == 1
+
     # ------------------------------------------------------------------- read
     def _by_idempotency_key(self, idempotency_key: str) -> Optional[Ticket]:
         return self.table.one(TicketRow.idempotency_key == idempotency_key)
 
     def get(self, key: str) -> Optional[Ticket]:
         return self.table.one(TicketRow.key == key.strip().upper())
+
+    def by_jsm_key(self, jsm_key: str) -> Optional[Ticket]:
+        """The ticket delivered to JSM as ``jsm_key`` (the request's issue key, e.g. MDA-42)."""
+        jsm_key = jsm_key.strip().upper()
+        if not jsm_key:
+            return None
+        try:
+            with self.table.session() as session:
+                row = session.execute(
+                    select(TicketRow).where(TicketRow.jsm_key == jsm_key).order_by(TicketRow.id).limit(1)
+                ).scalar_one_or_none()
+                return ticket_of(row) if row is not None else None
+        except SQLAlchemyError as exc:
+            raise TicketStoreError(f"no se pudo leer el almacén de tickets: {exc}") from exc
+
+    def in_jsm(self, *, created_since: datetime, limit: int = 1000) -> builtins.list[Ticket]:
+        """Tickets delivered to JSM since ``created_since``, oldest first: the requests the poller follows."""
+        query = (
+            select(TicketRow)
+            .where(TicketRow.jsm_key.is_not(None), TicketRow.created_at >= created_since)
+            .order_by(TicketRow.id)
+            .limit(limit)
+        )
+        try:
+            with self.table.session() as session:
+                return [ticket_of(r) for r in session.execute(query).scalars()]
+        except SQLAlchemyError as exc:
+            raise TicketStoreError(f"no se pudo leer el almacén de tickets: {exc}") from exc
 
     def list(
         self,

@@ -22,7 +22,7 @@ from bot.catalog import Catalog, get_catalog
 from bot.review.web import review_blueprint
 from bot.settings import PROJECT_ROOT, Settings
 from bot.tickets import TicketStore
-from bot.web import uploads
+from bot.web import jsm_webhook, uploads
 from bot.web.context import HERE, WebContext, web_context
 from bot.web.uploads import SESSION_INVALID
 
@@ -157,6 +157,7 @@ def create_app(
     app.add_route(socket_io, "/vendor/socket.io.min.js", methods=["GET"])
     app.add_route(health, "/salud", methods=["GET"])
     uploads.register(app)
+    jsm_webhook.register(app)  # JSM's agents' comments and status changes (off without JSM_WEBHOOK_SECRET)
     # Transcript review for support leads (login required), same process and port.
     app.blueprint(review_blueprint())
     return app

@@ -25,6 +25,8 @@ from bot.settings import Settings
 from bot.sliding_window import SlidingWindow
 from bot.tickets import TicketStore
 from bot.tickets.factory import build_ticket_store
+from bot.tickets.followup_factory import build_jsm_webhook
+from bot.tickets.jsm_webhook import JsmWebhook
 
 HERE = Path(__file__).resolve().parent
 
@@ -43,6 +45,7 @@ class WebContext:
     review: ReviewRoom
     pages: Environment
     attachment_sweep: Optional["asyncio.Task[Any]"] = None  # started with the server
+    jsm_webhook: Optional[JsmWebhook] = None  # POST /webhooks/jsm; None (404) without JSM_WEBHOOK_SECRET
 
     @classmethod
     def build(cls, settings: Settings, catalog: Catalog, tickets: Optional[TicketStore] = None) -> WebContext:
@@ -65,6 +68,7 @@ class WebContext:
             pages=Environment(
                 loader=FileSystemLoader(str(HERE / "templates")), autoescape=select_autoescape(["html", "xml"])
             ),
+            jsm_webhook=build_jsm_webhook(settings, tickets),
         )
 
 
