@@ -11,7 +11,9 @@ objects. Here:
   (never renames them), and the channel name is always ``rest``.
 - socket.io accepts only session ids signed by the web server
   (``bot.channels.web_session``); anything else gets ``session_refused``
-  with a Spanish reason, and no conversation is touched.
+  with a Spanish reason, and no conversation is touched. The sockets of
+  verified conversations are what the web relay (``bot.channels.web_push``)
+  sends the help desk's messages to.
 
 Everything else is Rasa's own behaviour. The two library internals this
 relies on (swapping Rasa's socket.io handlers, handing the cleaned REST body on
@@ -32,13 +34,16 @@ from sanic.exceptions import InvalidUsage
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot.catalog import get_catalog
 from bot.channels.common import MAX_MESSAGE_CHARS, TOO_LONG
 from bot.channels.identity import owning_channel, valid_sender_id
+from bot.channels.web_push import WebPushRelay
 from bot.channels.web_session import SessionSigner
 from bot.rasa_ext import request_json, socketio_handlers
 from bot.settings import Settings
 from bot.sliding_window import SlidingWindow
 from bot.text import clean_text
+from bot.thread import TicketThread
 
 logger = logging.getLogger(__name__)
 
@@ -150,6 +155,7 @@ MESSAGES_PER_MINUTE = 30
 class GuardedSocketIOInput(SocketIOInput):
     signer: SessionSigner
     pace: SlidingWindow
+    relay: Optional[WebPushRelay] = None  # None: this server pushes nothing (a channel built without settings)
 
     @classmethod
     def name(cls) -> Text:
@@ -157,10 +163,14 @@ class GuardedSocketIOInput(SocketIOInput):
 
     @classmethod
     def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> "GuardedSocketIOInput":
-        """Rasa's options from credentials.yml, and the session key from the settings, at start-up."""
+        """Rasa's options from credentials.yml; the session key and the web relay from the settings, at start-up."""
         channel = super().from_credentials(credentials)
-        channel.signer = SessionSigner(Settings.from_env().secrets.web_session_secret)
+        settings = Settings.from_env()
+        channel.signer = SessionSigner(settings.secrets.web_session_secret)
         channel.pace = SlidingWindow(MESSAGES_PER_MINUTE, 60.0)
+        channel.relay = WebPushRelay(
+            TicketThread(settings.tickets_db_url), get_catalog().waiting_statuses, interval=settings.web.push_seconds
+        )
         return channel
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
@@ -180,6 +190,8 @@ class GuardedSocketIOInput(SocketIOInput):
                 return
             self.sio.enter_room(sid, sender_id, namespace=namespace)
             await self.sio.emit("session_confirm", token, room=sid)
+            if self.relay is not None:
+                self.relay.connected(sid, sender_id)  # what the help desk said meanwhile, at once and in order
 
         async def guarded(sid: Text, data: Any) -> None:
             if not isinstance(data, dict) or not isinstance(data.get("message", ""), str):
@@ -190,6 +202,8 @@ class GuardedSocketIOInput(SocketIOInput):
                 await refuse(sid)
                 return
             self.sio.enter_room(sid, sender_id, namespace=namespace)
+            if self.relay is not None:
+                self.relay.connected(sid, sender_id, flush=False)  # the next tick looks for it
             if self.pace.wait(sender_id):
                 await self.sio.emit(self.bot_message_evt, {"text": TOO_FAST}, room=sender_id)
                 return
@@ -204,6 +218,16 @@ class GuardedSocketIOInput(SocketIOInput):
             }
             await rasa_handle_message(sid, clean)
 
+        rasa_disconnect = socketio_handlers.registered(self.sio, namespace, "disconnect")
+
+        async def disconnect(sid: Text) -> None:
+            if self.relay is not None:
+                self.relay.disconnected(sid)
+            await rasa_disconnect(sid)
+
         socketio_handlers.replace_handler(self.sio, namespace, "session_request", session_request)
         socketio_handlers.replace_handler(self.sio, namespace, self.user_message_evt, guarded)
+        socketio_handlers.replace_handler(self.sio, namespace, "disconnect", disconnect)
+        if self.relay is not None:
+            self.relay.attach(self.sio, namespace, self.bot_message_evt, hook)
         return hook

@@ -2,8 +2,9 @@
 
 Replaces, per channel, handlers that ``rasa.core.channels.socketio.
 SocketIOInput.blueprint`` registers on its python-socketio server: used by
-``bot.channels.guarded.GuardedSocketIOInput`` for ``session_request`` and the
-user message event. Rasa's handler for an event is read from
+``bot.channels.guarded.GuardedSocketIOInput`` for ``session_request``, the
+user message event and ``disconnect`` (the web relay, bot/channels/web_push.py,
+forgets a socket there). Rasa's handler for an event is read from
 ``AsyncServer.handlers[namespace][event]`` (python-socketio's internal
 registry; there is no public getter) and the replacement registered with the
 public ``AsyncServer.on``.

@@ -75,6 +75,13 @@ class UploadLimits:
         return self.unattached_hours * 3600.0
 
 
+def _positive_seconds(env: Env, name: str, default: float) -> float:
+    value = read.non_negative(env, name, default)
+    if value <= 0:
+        raise read.SettingError(f"{name} debe ser un número de segundos mayor que 0 (valor actual: {value!r})")
+    return value
+
+
 @dataclass(frozen=True)
 class WebSettings:
     embedding_origins: tuple[str, ...] = ()  # WEB_ALLOWED_ORIGINS: sites that embed the widget
@@ -85,6 +92,9 @@ class WebSettings:
     # New web chat sessions one client address may open a minute (each is a new
     # conversation with its own upload quota); 0 turns the limit off.
     sessions_per_minute: int = 20
+    # WEB_PUSH_SECONDS: how often each Rasa server looks for help-desk messages
+    # for the web customers connected to it (bot/channels/web_push.py).
+    push_seconds: float = 1.0
 
     @classmethod
     def from_env(cls, env: Env) -> "WebSettings":
@@ -95,6 +105,7 @@ class WebSettings:
             proxies=ProxySettings.from_env(env),
             uploads=UploadLimits.from_env(env),
             sessions_per_minute=int(read.non_negative(env, "WEB_SESSIONS_PER_MINUTE", cls.sessions_per_minute)),
+            push_seconds=_positive_seconds(env, "WEB_PUSH_SECONDS", cls.push_seconds),
         )
 
     def origins(self, web_port: int) -> tuple[str, ...]:

@@ -9,6 +9,13 @@
  * this server's /api/adjuntos, and keeps the conversation in localStorage so a
  * reload shows it again. Everything customer-facing is Spanish. Text from the
  * conversation is only ever inserted as text nodes (never as HTML).
+ *
+ * The help desk's messages after a ticket (an agent's reply, a status change,
+ * the satisfaction question) come as bot_uttered with metadata.followup and an
+ * acknowledgement callback: shown with their own header, counted as unread
+ * while the chat is closed or the tab hidden, acknowledged once stored, and
+ * never shown twice (the server sends one again when an acknowledgement was
+ * lost, and on reconnect it sends what the customer missed).
  */
 (function () {
   "use strict";
@@ -26,6 +33,7 @@
   };
   var storageKey = "ecollect-soporte:" + config.rasaUrl;
   var MAX_STORED = 200;
+  var MAX_SEEN = 500;
   var TYPING_TIMEOUT_MS = 20000;
 
   var T = {
@@ -54,6 +62,12 @@
     sessionLost: "La conversación anterior no se pudo recuperar; empezamos una nueva.",
     sessionError: "No pude abrir la conversación con el asistente. Reintentando…",
     sessionBroken: "El asistente no acepta la sesión de este chat. Recarga la página o avisa a la mesa de ayuda.",
+    desk: "Equipo de soporte",
+    deskFor: function (ticket) { return "Equipo de soporte · " + ticket; },
+    unread: function (count) { return count === 1 ? "1 mensaje nuevo" : count + " mensajes nuevos"; },
+    unreadNotice: function (count) {
+      return count === 1 ? "Tienes 1 mensaje nuevo en el chat de soporte." : "Tienes " + count + " mensajes nuevos en el chat de soporte.";
+    },
   };
 
   // Card numbers (Luhn-valid runs of 13-19 digits) never stay on screen or in
@@ -80,13 +94,19 @@
     try {
       var raw = window.localStorage.getItem(storageKey);
       var parsed = raw ? JSON.parse(raw) : null;
-      if (parsed && Array.isArray(parsed.messages)) return parsed;
+      if (parsed && Array.isArray(parsed.messages)) {
+        if (!Array.isArray(parsed.seen)) parsed.seen = [];
+        parsed.unread = Math.max(0, parseInt(parsed.unread, 10) || 0);
+        return parsed;
+      }
     } catch (e) { /* private mode or corrupt: start fresh */ }
-    return { sessionId: null, messages: [] };
+    return freshState();
   }
+  function freshState() { return { sessionId: null, messages: [], seen: [], unread: 0 }; }
   var state = loadState();
   function saveState() {
     state.messages = state.messages.slice(-MAX_STORED);
+    state.seen = state.seen.slice(-MAX_SEEN);
     try { window.localStorage.setItem(storageKey, JSON.stringify(state)); } catch (e) { /* ignore */ }
   }
 
@@ -168,7 +188,12 @@
   var panel = el("section", { class: "panel " + config.mode, role: "region", "aria-labelledby": "ecollect-title", id: "ecollect-panel", lang: "es" },
     [header, banner, log, typing, form]);
   var launcher = el("button", { type: "button", class: "launcher", "aria-controls": "ecollect-panel", "aria-expanded": "false", "aria-label": T.open, lang: "es", text: T.launcher });
+  var badge = el("span", { class: "badge", "aria-hidden": "true", hidden: "" });
+  launcher.appendChild(badge);
+  // Announces new messages while the conversation itself is out of sight.
+  var unreadStatus = el("div", { class: "sr-only", role: "status", "aria-live": "polite", lang: "es" });
   root.appendChild(panel);
+  root.appendChild(unreadStatus);
 
   if (config.mode === "floating") {
     panel.hidden = true;
@@ -183,8 +208,27 @@
     panel.hidden = !open;
     launcher.setAttribute("aria-expanded", String(open));
     launcher.hidden = open;
-    if (open) { input.focus(); scrollDown(); greetIfNew(); }
+    if (open) { input.focus(); scrollDown(); greetIfNew(); markRead(); }
   }
+
+  // ---------------------------------------------------------- unread
+  function inSight() {
+    return document.visibilityState !== "hidden" && !(config.mode === "floating" && panel.hidden);
+  }
+  function showUnread() {
+    var count = state.unread || 0;
+    badge.textContent = count > 99 ? "99+" : String(count);
+    badge.hidden = count === 0;
+    launcher.setAttribute("aria-label", count ? T.open + " (" + T.unread(count) + ")" : T.open);
+    unreadStatus.textContent = count ? T.unreadNotice(count) : "";
+  }
+  function markRead() {
+    if (!state.unread) return;
+    state.unread = 0;
+    saveState();
+    showUnread();
+  }
+  document.addEventListener("visibilitychange", function () { if (inSight()) markRead(); });
 
   function mount() {
     var target = config.target ? document.querySelector(config.target) : null;
@@ -197,16 +241,18 @@
 
   function renderMessage(message, index) {
     var who = message.from === "user" ? T.you : T.bot;
+    var desk = message.from === "bot" && message.desk;
     var bubble = el("div", { class: "bubble" });
     if (message.text) bubble.appendChild(richText(message.text));
     if (message.file) {
       bubble.appendChild(el("span", { class: "file-chip", text: T.attached + ": " + message.file.name + " (" + humanSize(message.file.size) + ")" }));
     }
     if (message.image) bubble.appendChild(el("img", { src: message.image, alt: "Imagen enviada por el asistente" }));
-    var item = el("div", { class: "message " + message.from, "data-index": String(index) }, [
-      el("span", { class: "sr-only", text: who + ": " }),
+    var item = el("div", { class: "message " + message.from + (desk ? " desk" : ""), "data-index": String(index) }, [
+      desk ? el("p", { class: "desk-header", text: T.deskFor(message.desk.ticket) + ":" }) : el("span", { class: "sr-only", text: who + ": " }),
       bubble,
     ]);
+    if (desk) item.setAttribute("data-followup", String(message.desk.id));
     if (message.buttons && message.buttons.length) {
       var active = !message.used && index === lastBotIndex();
       var group = el("div", { class: "buttons", role: "group", "aria-label": T.options });
@@ -304,17 +350,40 @@
     emit("/greet");
   }
 
-  function onBotMessage(data) {
-    setTyping(false);
+  /** The help desk's message this is (ticket, kind, id), or null for the assistant's own. */
+  function followupOf(data) {
+    var followup = data && data.metadata && data.metadata.followup;
+    if (!followup || typeof followup !== "object") return null;
+    var id = Number(followup.message_id);
+    if (!isFinite(id) || id <= 0) return null;
+    return { id: id, ticket: String(followup.ticket || "").slice(0, 40), kind: String(followup.kind || "").slice(0, 20) };
+  }
+
+  function onBotMessage(data, ack) {
+    data = data && typeof data === "object" ? data : {};
+    var desk = followupOf(data);
+    if (desk && state.seen.indexOf(desk.id) !== -1) {
+      // Sent again because our acknowledgement was lost: already on screen.
+      if (typeof ack === "function") ack({ recibido: desk.id });
+      return;
+    }
+    if (!desk) setTyping(false);
     var buttons = (data.quick_replies || data.buttons || []).map(function (b) {
       return { title: String(b.title || ""), payload: String(b.payload || b.title || "") };
     });
     var message = { from: "bot", text: data.text ? String(data.text) : "" };
+    if (desk) message.desk = desk;
     if (buttons.length) message.buttons = buttons;
     if (data.attachment && data.attachment.type === "image" && data.attachment.payload) {
       message.image = String(data.attachment.payload.src || "");
     }
-    if (message.text || message.buttons || message.image) addMessage(message);
+    if (message.text || message.buttons || message.image) {
+      if (desk) state.seen.push(desk.id);
+      if (!inSight()) state.unread = (state.unread || 0) + 1;
+      addMessage(message);
+      showUnread();
+    }
+    if (typeof ack === "function") ack(desk ? { recibido: desk.id } : {});
   }
 
   // The conversation id is issued and signed by the web server; Rasa's
@@ -351,10 +420,11 @@
         banner.hidden = false;
         return;
       }
-      state = { sessionId: null, messages: [] };
+      state = freshState();
       saveState();
       greeted = false;
       renderAll();
+      showUnread();
       if (hadConversation) notice(T.sessionLost);
       requestSession();
     });
@@ -432,14 +502,16 @@
   });
   resetButton.addEventListener("click", function () {
     if (state.messages.length && !window.confirm(T.confirmNewChat)) return;
-    state = { sessionId: null, messages: [] };
+    state = freshState();
     saveState();
     greeted = false;
     renderAll();
+    showUnread();
     if (socket) { socket.disconnect(); socket.connect(); }
   });
 
   renderAll();
+  if (inSight()) markRead(); else showUnread();
   var loader = document.createElement("script");
   loader.src = base + "/vendor/socket.io.min.js";
   loader.onload = connect;
