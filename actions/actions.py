@@ -26,7 +26,14 @@ from rasa_sdk.types import DomainDict
 
 from bot.catalog import Catalog
 from bot.dialogue import form, navigation, prompts, requests, status, submit
-from bot.dialogue.ports import AttachmentResolver, LiveStatus, StatusMailer, TicketRepository
+from bot.dialogue.ports import (
+    AttachmentResolver,
+    HandoffDesk,
+    HelpDeskThread,
+    LiveStatus,
+    StatusMailer,
+    TicketRepository,
+)
 from bot.dialogue.slots import FALLBACK_COUNT, REQUESTED_SLOT
 from bot.dialogue.turn import Say, Turn
 
@@ -45,6 +52,8 @@ class Services:
     attachments: AttachmentResolver
     live: Optional[LiveStatus] = None
     postman: Optional[StatusMailer] = None
+    handoff: Optional[HandoffDesk] = None  # «quiero hablar con una persona»: the tickets to flag
+    thread: Optional[HelpDeskThread] = None  # after the ticket: answers to the agent, CSAT (actions/followup.py)
 
 
 def turn_of(tracker: Tracker, attachments: AttachmentResolver) -> Turn:
@@ -190,7 +199,7 @@ class ActionCreateTicket(DialogueAction):
 
     def respond(self, turn: Turn, tracker: Tracker) -> Outcome:
         s = self.services
-        return submit.submit(tracker.slots, turn, s.catalog, s.tickets, s.attachments)
+        return submit.submit(tracker.slots, turn, s.catalog, s.tickets, s.attachments, s.handoff, tracker.events or [])
 
     def extra_events(self, tracker: Tracker, updates: Mapping[str, Any]) -> List[EventType]:
         # A refused ticket sends the request back to the form, which asks the refused field.
@@ -278,6 +287,15 @@ class ActionReceiveAttachment(DialogueAction):
         return requests.receive_attachment(turn, tracker.slots, self.services.catalog)
 
 
+# The follow-up actions build on ServedAction and turn_of above, so they are imported after them.
+from actions.followup import (  # noqa: E402  # import cycle
+    ActionRateInForm,
+    ActionSessionStart,
+    ValidateCsatForm,
+    ValidateReplyForm,
+)
+from actions.handoff import ActionHumanHandoff  # noqa: E402  # import cycle, likewise
+
 # Every action the domain declares (tests/test_consistency.py checks both lists agree).
 ACTIONS: tuple[type[ServedAction], ...] = (
     ValidateTicketForm,
@@ -296,6 +314,11 @@ ACTIONS: tuple[type[ServedAction], ...] = (
     ActionFormHelp,
     ActionContactOutsideForm,
     ActionReceiveAttachment,
+    ActionHumanHandoff,
+    ValidateReplyForm,
+    ValidateCsatForm,
+    ActionRateInForm,
+    ActionSessionStart,
 )
 
 

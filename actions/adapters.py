@@ -8,14 +8,17 @@ neither side imports the other's internals.
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Optional, Sequence
+from datetime import datetime, timedelta
+from typing import Iterable, Optional, Sequence
 
-from bot.dialogue.ports import Compose, Letter, Unavailable
+from bot.attachments import AttachmentStore
+from bot.dialogue.ports import Compose, DeskTicket, Letter, Unavailable
 from bot.mail import Mail, Postman
+from bot.thread import CsatBook, ThreadError, TicketRef, TicketThread
+from bot.thread.model import CSAT, DONE, HANDOFF, STATUS, TO_CUSTOMER
 from bot.tickets.errors import JsmError, TicketStoreError
 from bot.tickets.jsm_client import JsmClient
-from bot.tickets.model import NewTicket, Ticket
+from bot.tickets.model import Attachment, NewTicket, Ticket
 from bot.tickets.store import TicketStore
 
 
@@ -83,3 +86,158 @@ class Postbox:
 
     def may_send(self, address: str, topic: str) -> bool:
         return self.postman.may_send(address, topic)
+
+
+def ticket_ref(ticket: Ticket) -> TicketRef:
+    """The ticket as its thread names it."""
+    return TicketRef(
+        key=ticket.key,
+        conversation_id=ticket.conversation_id,
+        channel=ticket.channel,
+        request_type_id=ticket.request_type_id,
+        request_type=ticket.request_type,
+        jsm_key=ticket.jsm_key,
+    )
+
+
+class HandoffThread:
+    """A ``HandoffDesk``: the conversation's tickets in the store, flagged with a ``HANDOFF`` note in their thread.
+
+    The note is an internal note for the agents: with JSM as the help desk
+    (``to_jsm``) it waits in the thread's outbox for the delivery worker,
+    which posts it as an internal comment and labels the request; with the
+    embedded store the thread itself is the help desk (review app, CLI).
+    """
+
+    # The conversation's newest tickets looked at: an older one still open is not what a customer means now.
+    RECENT = 10
+
+    def __init__(self, store: TicketStore, thread: TicketThread, *, to_jsm: bool) -> None:
+        self.store = store
+        self.thread = thread
+        self.to_jsm = to_jsm
+
+    def open_ticket(self, conversation_id: str) -> Optional[TicketRef]:
+        try:
+            tickets = self.store.list(limit=self.RECENT, conversation_id=conversation_id)
+            news = self.thread.for_conversation(conversation_id) if tickets else []
+        except (TicketStoreError, ThreadError) as exc:
+            raise Unavailable(str(exc)) from exc
+        latest_status: dict[str, str] = {}
+        for message in news:  # oldest first: the last status of each ticket wins
+            if message.direction == TO_CUSTOMER and message.kind == STATUS:
+                latest_status[message.ticket_key] = message.status_category or ""
+        for ticket in tickets:  # newest first
+            if latest_status.get(ticket.key) != DONE:
+                return ticket_ref(ticket)
+        return None
+
+    def flag(self, ticket_key: str, note: str, *, source: str) -> None:
+        try:
+            ticket = self.store.get(ticket_key)
+            if ticket is None:
+                raise Unavailable(f"la solicitud {ticket_key} no está en el almacén de tickets")
+            self.thread.note_for_desk(ticket_ref(ticket), HANDOFF, note, source=source, to_jsm=self.to_jsm)
+        except (TicketStoreError, ThreadError) as exc:
+            raise Unavailable(str(exc)) from exc
+
+
+class DeskThread:
+    """A ``HelpDeskThread``: the ticket thread and the CSAT book, only ever for the asking conversation's tickets.
+
+    Each ticket is read from the store before anything is written for it:
+    one another conversation created is never found, written to or rated,
+    whatever a slot or a payload names. ``to_jsm``: JSM is the help desk, so
+    the customer's answers and the CSAT notes wait in the thread's outbox
+    for the delivery worker; otherwise the thread itself is the help desk.
+    """
+
+    def __init__(
+        self,
+        store: TicketStore,
+        thread: TicketThread,
+        csat: CsatBook,
+        *,
+        to_jsm: bool,
+        reply_window: timedelta,
+        waiting_statuses: Iterable[str],
+        files: Optional[AttachmentStore] = None,
+    ) -> None:
+        self.store = store
+        self.thread = thread
+        self.csat = csat
+        self.files = files
+        self.to_jsm = to_jsm
+        self.reply_window = reply_window
+        self.waiting_statuses = tuple(waiting_statuses)
+
+    def _ref(self, ticket_key: str, conversation_id: str) -> Optional[TicketRef]:
+        ticket = self.store.get(ticket_key)
+        if ticket is None or not conversation_id or ticket.conversation_id != conversation_id:
+            return None
+        return ticket_ref(ticket)
+
+    def reply_target(self, conversation_id: str) -> Optional[DeskTicket]:
+        try:
+            target = self.thread.reply_target(
+                conversation_id, window=self.reply_window, waiting_statuses=self.waiting_statuses
+            )
+            ref = self._ref(target.ticket_key, conversation_id) if target is not None else None
+        except (TicketStoreError, ThreadError) as exc:
+            raise Unavailable(str(exc)) from exc
+        if ref is None or target is None:
+            return None
+        return DeskTicket(ref.key, ref.title, target.since, ref.request_type_id)
+
+    def forward(
+        self, ticket_key: str, conversation_id: str, text: str, attachments: Sequence[Attachment], *, source: str
+    ) -> bool:
+        try:
+            ref = self._ref(ticket_key, conversation_id)
+            if ref is None:
+                return False
+            self.thread.from_customer(ref, text, source=source, attachments=attachments, to_jsm=self.to_jsm)
+            if self.files is not None:
+                # A reply's files wait in the thread, not in a ticket: the upload sweep must keep them.
+                self.files.mark_attached(a.id for a in attachments if a.id)
+        except (TicketStoreError, ThreadError) as exc:
+            raise Unavailable(str(exc)) from exc
+        return True
+
+    def pending_csat(self, conversation_id: str) -> Optional[DeskTicket]:
+        try:
+            answer = self.csat.pending(conversation_id)
+        except ThreadError as exc:
+            raise Unavailable(str(exc)) from exc
+        if answer is None:
+            return None
+        ref = TicketRef(
+            key=answer.ticket_key,
+            conversation_id=answer.conversation_id,
+            channel=answer.channel,
+            request_type_id=answer.request_type_id,
+            request_type=answer.request_type,
+        )
+        return DeskTicket(ref.key, ref.title)
+
+    def rate(self, ticket_key: str, conversation_id: str, rating: int) -> bool:
+        try:
+            return self.csat.rate(ticket_key, conversation_id, rating)
+        except ThreadError as exc:
+            raise Unavailable(str(exc)) from exc
+
+    def comment(self, ticket_key: str, conversation_id: str, text: str) -> bool:
+        try:
+            return self.csat.comment(ticket_key, conversation_id, text)
+        except ThreadError as exc:
+            raise Unavailable(str(exc)) from exc
+
+    def csat_note(self, ticket_key: str, conversation_id: str, body: str, *, source: str) -> bool:
+        try:
+            ref = self._ref(ticket_key, conversation_id)
+            if ref is None:
+                return False
+            self.thread.note_for_desk(ref, CSAT, body, source=source, to_jsm=self.to_jsm)
+        except (TicketStoreError, ThreadError) as exc:
+            raise Unavailable(str(exc)) from exc
+        return True

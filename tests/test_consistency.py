@@ -26,9 +26,11 @@ GENERAL_INTENTS = {
     "greet", "goodbye", "thanks", "affirm", "deny", "cancel", "help", "menu", "other",
     "bot_challenge", "chitchat", "out_of_scope", "inform", "correct",
     "ask_request_type_info", "choose_category", "choose_request_type", "check_status", "attach",
+    "human_handoff",  # «quiero hablar con una persona» (bot/dialogue/handoff.py)
+    "rate",  # the CSAT buttons (bot/dialogue/survey.py)
 }
 # Intents only ever sent by buttons, so they need no training examples.
-PAYLOAD_ONLY_INTENTS = {"other", "choose_request_type", "attach"}
+PAYLOAD_ONLY_INTENTS = {"other", "choose_request_type", "attach", "rate"}
 
 
 def load(path: Path) -> dict:

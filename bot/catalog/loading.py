@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+from datetime import time
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
+import holidays
 import yaml
 
 from bot.catalog.model import (
     FIELD_KINDS,
+    WEEKDAYS,
+    BusinessHours,
     Catalog,
     CatalogError,
     Category,
     Country,
     FieldSpec,
+    OpenSpan,
     Option,
     Redirect,
     RequestType,
@@ -77,6 +82,56 @@ def _field_use(raw: dict[str, Any], defs: dict[str, FieldSpec], where: str) -> F
     )
 
 
+_DAY_INDEX = {normalize(name): index for index, name in enumerate(WEEKDAYS)}
+
+
+def _weekdays(raw: Any, where: str) -> list[int]:
+    """«lunes a viernes», «sábado», or a list of day names: the weekdays they cover (0 = lunes)."""
+    names = raw if isinstance(raw, list) else [raw]
+    days: list[int] = []
+    for name in names:
+        ends = normalize(str(name)).split(" a ")
+        if len(ends) > 2 or any(end not in _DAY_INDEX for end in ends):
+            raise CatalogError(f"{where}: {name!r} no es un día de la semana ni un rango «lunes a viernes»")
+        first, last = _DAY_INDEX[ends[0]], _DAY_INDEX[ends[-1]]
+        if last < first:
+            raise CatalogError(f"{where}: el rango {name!r} termina antes de empezar")
+        days.extend(range(first, last + 1))
+    return days
+
+
+def _clock_time(raw: Any, where: str) -> time:
+    """A time of day written "8:00" or "08:00" (YAML reads an unquoted 8:00 as 480 minutes)."""
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        hours, minutes = divmod(raw, 60)
+    else:
+        parts = str(raw).strip().split(":")
+        if len(parts) != 2 or not all(p.isdigit() for p in parts):
+            raise CatalogError(f"{where}: {raw!r} no es una hora HH:MM")
+        hours, minutes = int(parts[0]), int(parts[1])
+    if not (0 <= hours <= 23 and 0 <= minutes <= 59):
+        raise CatalogError(f"{where}: {raw!r} no es una hora del día")
+    return time(hours, minutes)
+
+
+def _business_hours(raw: Optional[dict[str, Any]], country_id: str) -> Optional[BusinessHours]:
+    if not raw:
+        return None
+    where = f"country {country_id!r} business_hours"
+    spans: list[OpenSpan] = []
+    for entry in raw.get("open") or ():
+        opens, closes = _clock_time(entry.get("from"), where), _clock_time(entry.get("to"), where)
+        if closes <= opens:
+            raise CatalogError(f"{where}: {entry!r} cierra antes de abrir")
+        spans.extend(OpenSpan(day, opens, closes) for day in _weekdays(entry.get("days"), where))
+    if not spans:
+        raise CatalogError(f"{where}: no dice qué días abre (open)")
+    code = raw.get("holidays")
+    if code is not None and str(code) not in holidays.list_supported_countries():
+        raise CatalogError(f"{where}: el paquete holidays no conoce los festivos de {code!r}")
+    return BusinessHours(spans=tuple(spans), holidays=str(code) if code is not None else None)
+
+
 def parse_catalog(raw: dict[str, Any]) -> Catalog:
     defs = {fid: _field_def(fid, fraw) for fid, fraw in (raw.get("fields") or {}).items()}
     default_fields = tuple(_field_use(f, defs, "default_fields") for f in raw.get("default_fields") or ())
@@ -128,7 +183,13 @@ def parse_catalog(raw: dict[str, Any]) -> Catalog:
         for r in raw.get("retired") or ()
     )
     countries = tuple(
-        Country(id=c["id"], name=c["name"], aliases=_tuple(c.get("aliases")), timezone=c.get("timezone") or "UTC")
+        Country(
+            id=c["id"],
+            name=c["name"],
+            aliases=_tuple(c.get("aliases")),
+            timezone=c.get("timezone") or "UTC",
+            hours=_business_hours(c.get("business_hours"), c["id"]),
+        )
         for c in raw.get("countries") or ()
     )
     types_all = [rt for c in categories for rt in c.request_types]
@@ -178,6 +239,9 @@ def _validate(catalog: Catalog) -> None:
             )
     if not catalog.countries:
         raise CatalogError("the catalog lists no countries")
+    handoff = (catalog.portal.get("handoff") or {}).get("request_type")
+    if handoff is not None and catalog.handoff_request_type is None:
+        raise CatalogError(f"portal.handoff.request_type: unknown request type {handoff!r}")
     for spec in catalog.field_defs.values():
         if spec.kind == "attachment" and (spec.max_bytes <= 0 or spec.max_files <= 0 or not spec.allowed_types):
             raise CatalogError(f"field {spec.id!r}: attachments need max_bytes, max_files and allowed_types")

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import time
 from typing import Any, Optional, Sequence
 
 from bot.text import contains_phrase, normalize
 
 # Field kinds the dialogue knows how to ask for and validate.
 FIELD_KINDS = ("option", "text", "email", "phone", "attachment")
+# Days of the week as the catalog (and the customer) names them; index 0 is Monday, as in ``date.weekday()``.
+WEEKDAYS = ("lunes", "martes", "miércoles", "jueves", "viernes", "sábado", "domingo")
 
 
 class CatalogError(ValueError):
@@ -33,10 +36,35 @@ class Option(Named):
 
 
 @dataclass(frozen=True)
+class OpenSpan:
+    """One stretch of a weekday when the help desk's people answer, in the country's own time."""
+
+    weekday: int  # 0 = lunes … 6 = domingo
+    opens: time
+    closes: time
+
+
+@dataclass(frozen=True)
+class BusinessHours:
+    """When a person of the help desk answers a country's customers.
+
+    ``holidays``: the ISO code of the country whose national holidays close
+    the desk (the ``holidays`` package knows them), None for no holidays.
+    """
+
+    spans: tuple[OpenSpan, ...]
+    holidays: Optional[str] = None
+
+    def spans_on(self, weekday: int) -> list[OpenSpan]:
+        return sorted((s for s in self.spans if s.weekday == weekday), key=lambda s: s.opens)
+
+
+@dataclass(frozen=True)
 class Country(Named):
     """A country the help desk serves; its id is the ISO 3166 code."""
 
     timezone: str = "UTC"  # IANA name: times are shown to its customers in it
+    hours: Optional[BusinessHours] = None  # None: no business hours known, a person answers as soon as one can
 
 
 @dataclass(frozen=True)
@@ -170,6 +198,11 @@ class Catalog:
     def reply_window_hours(self) -> float:
         """How long after an agent's comment the customer's messages are taken as the answer."""
         return float((self.portal.get("followup") or {}).get("reply_window_hours") or 72)
+
+    @property
+    def handoff_request_type(self) -> Optional[RequestType]:
+        """The request opened for «quiero hablar con una persona» when the conversation has no ticket open."""
+        return self.request_type((self.portal.get("handoff") or {}).get("request_type"))
 
     def label(self, key: str) -> str:
         """A word the assistant puts around catalog data (``portal.labels``)."""

@@ -34,6 +34,8 @@ ESCAPE_INTENTS = frozenset(
         "check_status",
         "choose_request_type",
         "choose_category",
+        "human_handoff",  # «quiero hablar con una persona» (bot/dialogue/handoff.py); the form resumes after
+        "rate",  # a CSAT button of an earlier ticket (bot/dialogue/survey.py): rated, then the form resumes
     }
 )
 # The subset that may interrupt a free-text description, when short and clear:

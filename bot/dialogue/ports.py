@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable, Iterable, Optional, Protocol, Sequence
 
-from bot.tickets.model import NewTicket, Ticket
+from bot.thread.model import TicketRef
+from bot.tickets.model import Attachment, NewTicket, Ticket
 
 
 class Unavailable(Exception):
@@ -82,3 +83,72 @@ class StatusMailer(Protocol):
 
     def may_send(self, address: str, topic: str) -> bool:
         """Whether the quota would let one more letter to ``address`` about ``topic`` through now."""
+
+
+class HandoffDesk(Protocol):
+    """The help desk, when a customer asks for a person: the ticket to flag, and the flag itself.
+
+    Only tickets this conversation created are ever found or flagged: a
+    customer reaches no one else's request by asking for a person.
+    """
+
+    def open_ticket(self, conversation_id: str) -> Optional[TicketRef]:
+        """The newest ticket the conversation created that the help desk has not resolved; None when none.
+
+        Raises ``Unavailable`` when the tickets cannot be read now.
+        """
+
+    def flag(self, ticket_key: str, note: str, *, source: str) -> None:
+        """Flag the ticket for human contact: ``note`` (the transcript) reaches the agents as an internal note.
+
+        Idempotent on ``source``: the same request flagged twice writes one
+        note. Raises ``Unavailable`` when the note cannot be stored now.
+        """
+
+
+@dataclass(frozen=True)
+class DeskTicket:
+    """A ticket of this conversation, named as the customer reads it.
+
+    ``title``: «ECO-000123 · <its request type>» (``TicketRef.title``).
+    ``since``: for a reply target, the id of the help-desk message that
+    opened the wait (a newer one means the agent spoke again).
+    ``request_type_id``: words that read as the ticket's own type are about it.
+    """
+
+    key: str
+    title: str
+    since: int = 0
+    request_type_id: str = ""
+
+
+class HelpDeskThread(Protocol):
+    """The ticket's thread, as the conversation after the ticket needs it (bot/dialogue/followup.py).
+
+    Every call names the conversation: only tickets it created are ever
+    found, written to or rated, whatever a payload claims. Each raises
+    ``Unavailable`` when the thread cannot be read or written now.
+    """
+
+    def reply_target(self, conversation_id: str) -> Optional[DeskTicket]:
+        """The ticket whose agent waits for this conversation's answer (a recent comment, a waiting status)."""
+
+    def forward(
+        self, ticket_key: str, conversation_id: str, text: str, attachments: Sequence[Attachment], *, source: str
+    ) -> bool:
+        """The customer's message for the agent (a public comment); False when the ticket is not this conversation's.
+
+        Idempotent on ``source`` (``customer:<message id>``): a retried action posts once.
+        """
+
+    def pending_csat(self, conversation_id: str) -> Optional[DeskTicket]:
+        """The newest satisfaction question this conversation has not answered yet."""
+
+    def rate(self, ticket_key: str, conversation_id: str, rating: int) -> bool:
+        """Store the rating; False unless this conversation was asked about this ticket and has not rated it."""
+
+    def comment(self, ticket_key: str, conversation_id: str, text: str) -> bool:
+        """Store the comment that follows a rating; False unless this conversation rated the ticket, once."""
+
+    def csat_note(self, ticket_key: str, conversation_id: str, body: str, *, source: str) -> bool:
+        """The answer as an internal note for the agents, idempotent on ``source``; False for another's ticket."""

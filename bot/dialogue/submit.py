@@ -5,11 +5,12 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional, Union
+from typing import Any, Mapping, Optional, Sequence, Union
 
 from bot.catalog import Catalog
 from bot.dialogue.form import next_slot
-from bot.dialogue.ports import AttachmentResolver, TicketRepository, Unavailable
+from bot.dialogue.handoff import flag_created
+from bot.dialogue.ports import AttachmentResolver, HandoffDesk, TicketRepository, Unavailable
 from bot.dialogue.prompts import type_path
 from bot.dialogue.requests import reset_request
 from bot.dialogue.revalidate import Refused, revalidate
@@ -137,11 +138,16 @@ def submit(
     catalog: Catalog,
     store: TicketRepository,
     attachments: Optional[AttachmentResolver] = None,
+    handoff: Optional[HandoffDesk] = None,
+    events: Sequence[Mapping[str, Any]] = (),
 ) -> Outcome:
     """Create the confirmed request's ticket, or say why not.
 
     A refused value writes nothing: it is emptied, the customer is told
-    which one and why, and the form (``reopens_form``) asks it again.
+    which one and why, and the form (``reopens_form``) asks it again. A
+    request the customer asked a person for gets its note for the agents
+    once created (``handoff``, with the conversation's ``events`` as the
+    transcript; bot/dialogue/handoff.py).
     """
     ticket = build_ticket(slots, turn, catalog, attachments)
     if isinstance(ticket, Refusal):
@@ -165,4 +171,5 @@ def submit(
     if retired is not None:
         says.append(Say("utter_redirect_closing", {"closing": retired.redirect.closing}))
     updates = {**reset_request(), ORIGINAL_TEXT: None, TICKET_KEY: stored.key}
-    return updates, says
+    flagged, handoff_says = flag_created(stored, slots, turn, catalog, handoff, events)
+    return {**updates, **flagged}, says + handoff_says

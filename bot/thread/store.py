@@ -267,10 +267,7 @@ class TicketThread:
         return claimed
 
     def claim_conversation(self, conversation_id: str, worker: str, lease_seconds: float = 30.0) -> list[ThreadMessage]:
-        """The web relay's claim: the first waiting message of each ticket of one web conversation.
-
-        The relay marks them and claims again until nothing is left.
-        """
+        """The web relay's claim: the first waiting message of each ticket of one web conversation."""
         return self.claim_due(
             TO_CUSTOMER, worker, channels=(WEB_CHANNEL,), conversation_id=conversation_id, lease_seconds=lease_seconds
         )
@@ -371,7 +368,8 @@ class TicketThread:
                 ThreadRow.conversation_id == conversation_id,
                 ThreadRow.direction == TO_CUSTOMER,
                 ThreadRow.kind.in_((COMMENT, STATUS)),
-                ThreadRow.delivery_status == DELIVERED,
+                # SENDING too: the customer may already read it while the sender records it.
+                ThreadRow.delivery_status.in_((DELIVERED, SENDING)),
             )
             .order_by(ThreadRow.id.desc())
             .limit(200)
@@ -390,7 +388,7 @@ class TicketThread:
                 continue  # resolved: the CSAT question follows, not the agent
             if status is not None and normalize(status.body) in waiting:
                 candidates.append(status if comment is None or comment.id < status.id else comment)
-            elif comment is not None and comment.delivered_at is not None and comment.delivered_at >= horizon:
+            elif comment is not None and (comment.delivered_at or comment.created_at) >= horizon:
                 candidates.append(comment)
         if not candidates:
             return None

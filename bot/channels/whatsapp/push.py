@@ -42,7 +42,9 @@ WINDOW = timedelta(hours=24)
 WINDOW_MARGIN = timedelta(hours=1)
 OUTSIDE_WINDOW = "63016"  # Twilio: free-form message outside the customer-service window
 # How long to watch a new message for WhatsApp's verdict (seconds between looks).
-STATUS_WAITS: tuple[float, ...] = (1.0, 2.0, 4.0)
+# One short look: the address book's window already has an hour's margin, so
+# 63016 is the exception, and each look delays the ticket's next message.
+STATUS_WAITS: tuple[float, ...] = (1.0,)
 ACCEPTED = frozenset({"sent", "delivered", "read"})
 REFUSED = frozenset({"failed", "undelivered", "canceled"})
 # Few quick retries here: the worker retries later with its own backoff.
