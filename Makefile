@@ -20,7 +20,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 export SQLALCHEMY_SILENCE_UBER_WARNING ?= 1
 export RASA_TELEMETRY_ENABLED ?= false
 
-.PHONY: help install sync train run lint test clean bench-nlu bench-load
+.PHONY: help install sync train run lint test clean bench-nlu bench-load bench-followup
 
 help:
 	@echo "make run    instala, entrena si hace falta y arranca el asistente (Ctrl-C para detener)"
@@ -29,6 +29,7 @@ help:
 	@echo "make lint   ruff (estilo y formato) y mypy (tipos) sobre bot/ y actions/; make test lo corre primero"
 	@echo "make bench-nlu  mide el NLU en el conjunto de evaluación frente al pipeline por defecto de Rasa"
 	@echo "make bench-load mide mensajes/s y latencias con 10 y 200 clientes a la vez, frente a /model/parse"
+	@echo "make bench-followup mide la latencia de 200 avisos (webhook de JSM → WhatsApp), frente al envío directo"
 	@echo "make clean  borra el entorno, los modelos y los datos locales"
 
 $(STAMP): pyproject.toml constraints.txt
@@ -80,6 +81,10 @@ bench-nlu: $(STAMP)
 
 bench-load: $(MODEL) $(WIDGET_DEPS)
 	$(PY) -m bot bench load
+
+# No model needed: the web server and the follow-up worker against local fakes of JSM, Twilio and Rasa's API.
+bench-followup: $(STAMP)
+	$(PY) -m bot bench followup
 
 clean:
 	rm -rf $(VENV) models var results .pytest_cache widget/node_modules

@@ -290,7 +290,6 @@ class ActionReceiveAttachment(DialogueAction):
 # The follow-up actions build on ServedAction and turn_of above, so they are imported after them.
 from actions.followup import (  # noqa: E402  # import cycle
     ActionRateInForm,
-    ActionSessionStart,
     ValidateCsatForm,
     ValidateReplyForm,
 )
@@ -318,7 +317,6 @@ ACTIONS: tuple[type[ServedAction], ...] = (
     ValidateReplyForm,
     ValidateCsatForm,
     ActionRateInForm,
-    ActionSessionStart,
 )
 
 

@@ -25,10 +25,10 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
-from typing import List, Text
+from typing import List
 
 from rasa_sdk import Tracker
-from rasa_sdk.events import ActionExecuted, ActionExecutionRejected, ActiveLoop, EventType, SessionStarted, SlotSet
+from rasa_sdk.events import ActionExecutionRejected, ActiveLoop, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
@@ -38,9 +38,6 @@ from bot.dialogue.followup import CSAT_COMMENT, Step
 from bot.dialogue.notices import CSAT_FORM, REPLY_FORM, REPLY_TEXT
 from bot.dialogue.slots import REQUESTED_SLOT
 from bot.dialogue.turn import Say, Turn
-
-SESSION_START = "action_session_start"
-LISTEN = "action_listen"
 
 
 class FollowupFormValidation(ServedAction, ABC):
@@ -107,23 +104,3 @@ class ActionRateInForm(ServedAction):
         step = await asyncio.get_running_loop().run_in_executor(None, survey.rate_in_form, turn, s.thread, s.catalog)
         say(dispatcher, step.says)
         return slot_events(step.updates)
-
-
-class ActionSessionStart(ServedAction):
-    """Rasa's session start, keeping an open reply or CSAT form (``followup.carried_loop`` says why).
-
-    Otherwise Rasa's own: ``SessionStarted``, the slots carried over when
-    the domain says so (it does), then ``action_listen``.
-    """
-
-    action_name: Text = SESSION_START
-
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
-        events: List[EventType] = [SessionStarted()]
-        if (domain.get("session_config") or {}).get("carry_over_slots_to_new_session", True):
-            events += [SlotSet(name, value) for name, value in tracker.slots.items() if value is not None]
-            carried = followup.carried_loop((tracker.active_loop or {}).get("name"), tracker.slots)
-            if carried is not None:
-                events += [ActiveLoop(carried[0]), SlotSet(REQUESTED_SLOT, carried[1])]
-        events.append(ActionExecuted(LISTEN))
-        return events

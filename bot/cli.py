@@ -73,6 +73,15 @@ def cmd_bench_load(args: argparse.Namespace) -> int:
     return run(args.customers, messages=args.messages)
 
 
+def cmd_bench_followup(args: argparse.Namespace) -> int:
+    try:
+        from bot.bench_followup import run
+    except ModuleNotFoundError as exc:  # the fakes in tests/ need the dev dependencies
+        print(f"ERROR: falta el módulo {exc.name}: ejecútalo desde el repositorio con las dependencias de desarrollo.")
+        return 2
+    return run(args.comments, args.tickets, args.senders)
+
+
 def cmd_web(args: argparse.Namespace) -> int:
     from bot.web.app import serve
 
@@ -132,6 +141,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="mensajes por medición (por defecto 800; menos para una prueba rápida)",
     )
     bench_load.set_defaults(func=cmd_bench_load)
+    bench_followup = bench_sub.add_parser(
+        "followup", help="latencia de los avisos: webhook de JSM → proceso de seguimiento → WhatsApp (Twilio)"
+    )
+    bench_followup.add_argument("--comments", type=int, default=200, help="comentarios en la ráfaga (por defecto 200)")
+    bench_followup.add_argument("--tickets", type=int, default=50, help="tickets entre los que se reparten (50)")
+    bench_followup.add_argument("--senders", type=int, default=8, help="remitentes del webhook a la vez (8)")
+    bench_followup.set_defaults(func=cmd_bench_followup)
 
     web = sub.add_parser("web", help="servidor web: página de chat, widget y adjuntos (WEB_PORT)")
     web.set_defaults(func=cmd_web)

@@ -61,6 +61,8 @@ class FakeTwilio:
     messages: list[dict[str, Any]] = field(default_factory=list)
     message_auth: list[Optional[str]] = field(default_factory=list)
     message_peers: list[Any] = field(default_factory=list)  # the client's (host, port) of each message
+    # When each request to create a message arrived (time.monotonic(), this process's clock), beside ``messages``.
+    message_times: list[float] = field(default_factory=list)
     script: list[tuple[int, dict[str, str], dict[str, Any]]] = field(default_factory=list)
     media: dict[str, Media] = field(default_factory=dict)
     media_hits: list[str] = field(default_factory=list)
@@ -77,6 +79,7 @@ class FakeTwilio:
     def reset(self) -> None:
         for items in (self.messages, self.message_auth, self.message_peers, self.script):
             items.clear()
+        self.message_times.clear()
         self.resources.clear()
         self.inbound.clear()
         self.enforce_window = False
@@ -117,6 +120,7 @@ class FakeTwilio:
         return request.headers.get("Authorization") == aiohttp.BasicAuth(SID, TOKEN).encode()
 
     async def create_message(self, request: web.Request) -> web.Response:
+        arrived = time.monotonic()
         form = await request.post()
         self.message_auth.append(request.headers.get("Authorization"))
         self.message_peers.append(request.transport.get_extra_info("peername") if request.transport else None)
@@ -125,6 +129,7 @@ class FakeTwilio:
         fields = {key: form.getall(key) for key in form}
         message = {key: values[0] if len(values) == 1 else values for key, values in fields.items()}
         self.messages.append(message)
+        self.message_times.append(arrived)
         if self.script:
             status, headers, body = self.script.pop(0)
             return web.json_response(body, status=status, headers=headers)

@@ -13,14 +13,21 @@ from pathlib import Path
 from typing import Any, Optional
 
 import pytest
+from rasa.core.actions.action import ActionSessionStart
+from rasa.core.channels.channel import CollectingOutputChannel
+from rasa.core.nlg import TemplatedNaturalLanguageGenerator
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import ActiveLoop, Event, SlotSet
+from rasa.shared.core.trackers import DialogueStateTracker
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import actions as act
 from actions.adapters import DeskThread, TicketDesk
 from bot.catalog import Catalog
+from bot.rasa_ext import session_carry
 from bot.services import action_services
-from bot.settings import Settings
+from bot.settings import PROJECT_ROOT, Settings
 from bot.thread.model import COMMENT
 from tests.followup_desk import CONV, Desk, make_desk, reply_slots
 
@@ -149,43 +156,32 @@ def test_a_csat_button_rates_and_the_form_asks_for_the_comment(desk: Desk, servi
     assert answer is not None and answer.rating == 5
 
 
-def session_tracker(slots: dict[str, Any], active_loop: Optional[str]) -> Tracker:
-    return Tracker(
-        sender_id=CONV,
-        slots=slots,
-        latest_message={},
-        events=[{"event": "action", "name": "reply_form"}],
-        paused=False,
-        followup_action=None,
-        active_loop={"name": active_loop} if active_loop else {},
-        latest_action_name="action_listen",
-    )
-
-
-def test_a_new_session_keeps_the_reply_form_open(services: act.Services) -> None:
-    slots = {"reply_ticket": "ECO-000001", "reply_since": 7, "requested_slot": "reply_text", "email": None}
-    events, messages = run(act.ActionSessionStart(services), session_tracker(slots, "reply_form"))
-    assert kinds(events) == [
-        ("session_started", None),
-        ("slot", "reply_ticket"),
-        ("slot", "reply_since"),
-        ("slot", "requested_slot"),
-        ("active_loop", "reply_form"),
-        ("slot", "requested_slot"),
-        ("action", "action_listen"),
+def session_events(slots: dict[str, Any], active_loop: Optional[str]) -> list[tuple[str, Optional[str]]]:
+    """Rasa's own session start, with bot/rasa_ext/session_carry.py installed, over a tracker in that state."""
+    session_carry.install()
+    domain = Domain.load(str(PROJECT_ROOT / "domain.yml"))
+    events: list[Event] = [SlotSet(name, value) for name, value in slots.items()]
+    if active_loop:
+        events.append(ActiveLoop(active_loop))
+    tracker = DialogueStateTracker.from_events(CONV, events, slots=domain.slots)
+    nlg = TemplatedNaturalLanguageGenerator(domain.responses)
+    started = asyncio.run(ActionSessionStart().run(CollectingOutputChannel(), nlg, tracker, domain))
+    return [
+        (e.type_name, getattr(e, "key", None) or getattr(e, "name", None) or getattr(e, "action_name", None))
+        for e in started
     ]
-    assert messages == []
 
 
-def test_a_new_session_drops_the_ticket_form_as_rasa_does(services: act.Services) -> None:
-    slots = {"request_type": "pago_en_linea", "requested_slot": "email"}
-    events, _ = run(act.ActionSessionStart(services), session_tracker(slots, "ticket_form"))
-    assert kinds(events) == [
-        ("session_started", None),
-        ("slot", "request_type"),
-        ("slot", "requested_slot"),
-        ("action", "action_listen"),
-    ]
+def test_a_new_session_keeps_the_reply_form_open() -> None:
+    slots = {"reply_ticket": "ECO-000001", "reply_since": 7, "requested_slot": "reply_text"}
+    events = session_events(slots, "reply_form")
+    assert events[0] == ("session_started", None) and events[-1] == ("action", "action_listen")
+    assert events[-3:] == [("active_loop", "reply_form"), ("slot", "requested_slot"), ("action", "action_listen")]
+
+
+def test_a_new_session_drops_the_ticket_form_as_rasa_does() -> None:
+    events = session_events({"request_type": "pago_en_linea", "requested_slot": "email"}, "ticket_form")
+    assert ("active_loop", "ticket_form") not in events and events[-1] == ("action", "action_listen")
 
 
 def test_the_action_server_gets_the_help_desk_thread(tmp_path: Path) -> None:
@@ -194,4 +190,4 @@ def test_the_action_server_gets_the_help_desk_thread(tmp_path: Path) -> None:
     assert services.thread.reply_window.total_seconds() == services.catalog.reply_window_hours * 3600
     assert services.thread.waiting_statuses == services.catalog.waiting_statuses and not services.thread.to_jsm
     names = {type(a).__name__ for a in act.all_actions(services)}
-    assert {"ValidateReplyForm", "ValidateCsatForm", "ActionSessionStart"} <= names
+    assert {"ValidateReplyForm", "ValidateCsatForm"} <= names

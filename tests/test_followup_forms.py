@@ -37,6 +37,7 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.utils.endpoints import EndpointConfig
 
 from actions.adapters import ticket_ref
+from bot.rasa_ext import session_carry
 from bot.settings import PROJECT_ROOT, Settings, quiet_rasa_env
 from bot.thread import CsatBook, TicketThread, Update
 from bot.thread.model import COMMENT, DONE, STATUS, TO_CUSTOMER
@@ -228,6 +229,7 @@ def test_a_new_session_keeps_the_reply_form_open(server: Any, trained: Any, desk
     _, domain = trained
     ticket = desk.ticket()
     opened = with_ticket(replying(desk, ticket), ticket)
+    session_carry.install()  # as in every Rasa process (bot/rasa_ext/installer.py)
     start = action_for_name_or_text("action_session_start", domain, server[0])
     tracker = DialogueStateTracker.from_events(CONV, opened, slots=domain.slots)
     nlg = TemplatedNaturalLanguageGenerator(domain.responses)

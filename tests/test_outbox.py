@@ -452,8 +452,9 @@ def test_the_launcher_starts_the_worker_and_it_delivers(mapped: dict[str, str], 
         monkeypatch.setenv(name, value)
     settings = Settings.from_env()
     entries = [s for s in Servers(settings).servers if isinstance(s, WorkerServer)]
-    assert [e.command[-3:] for e in entries] == [["bot", "outbox", "run"]]
-    (entry,) = entries
+    # The follow-up worker always runs; the outbox worker only with JSM as the help desk.
+    assert [e.command[-3:] for e in entries] == [["bot", "followup", "run"], ["bot", "outbox", "run"]]
+    entry = entries[1]
     store = jsm_store()
     ticket = confirm(catalog, store, "conv-process")
     entry.start(child_env(settings), None)
@@ -466,7 +467,8 @@ def test_the_launcher_starts_the_worker_and_it_delivers(mapped: dict[str, str], 
     assert len(jsm_server.fake.requests) == 1
 
     monkeypatch.setenv("TICKETS_BACKEND", "local")
-    assert not [s for s in Servers(Settings.from_env()).servers if isinstance(s, WorkerServer)]
+    workers = [s for s in Servers(Settings.from_env()).servers if isinstance(s, WorkerServer)]
+    assert [w.command[-3:] for w in workers] == [["bot", "followup", "run"]]
 
 
 def test_the_worker_refuses_to_start_without_settings(mapped: dict[str, str]) -> None:

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import rasa.shared.utils.common
 from jsonschema import ValidationError
-from rasa.core.actions.action import RemoteAction
+from rasa.core.actions.action import ActionSessionStart, RemoteAction
 from rasa.core.channels.channel import UserMessage
 from rasa.core.channels.socketio import SocketIOInput
 from rasa.core.processor import MessageProcessor
@@ -57,7 +57,8 @@ from bot.text import clean_text
 ON = RuntimeSettings(rasa_extensions=True)
 ALL = (
     "warnings_options", "log_masking", "action_server_down", "atomic_redis_lock", "request_json",
-    "socketio_handlers", "validation_cache", "endpoint_sessions", "event_types", "sql_tracker_engine",
+    "socketio_handlers", "session_carry", "validation_cache", "endpoint_sessions", "event_types",
+    "sql_tracker_engine",
 )  # fmt: skip
 REPLACED = [
     (RemoteAction, "run", "action_server_down"),
@@ -65,6 +66,7 @@ REPLACED = [
     (RemoteAction, "_validate_action_result", "validation_cache"),
     (EndpointConfig, "session", "endpoint_sessions"),
     (Event, "resolve_by_type", "event_types"),
+    (ActionSessionStart, "run", "session_carry"),
 ]
 
 

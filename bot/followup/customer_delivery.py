@@ -12,8 +12,12 @@ A send that failed for now (429, 5xx, no network) is retried later with
 backoff; one that cannot succeed (no template outside WhatsApp's window, no
 Teams conversation kept, a channel that cannot be written to first) is
 marked failed with the Spanish reason the operator reads in the thread.
-Recording in the conversation is best effort: its failure is logged, and the
-customer, who already has the message, never gets it twice.
+While the Rasa server does not answer (a restart, a deploy, an outage) a
+message waits the same way, unsent: delivered then, it could not be recorded
+in the conversation, and the customer's answer to it (a rating, a reply for
+the agent) would be read as a new request. Recording after the send is best
+effort: its failure is logged, and the customer, who already has the
+message, never gets it twice.
 
 Web (socket.io) messages are not claimed here: the web relay in the Rasa
 process delivers them to the open widget.
@@ -27,8 +31,8 @@ import random
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterable, Mapping, Optional
 
-from bot.channels.push import PushFailed, Sender
-from bot.channels.rasa_conversation import ConversationError, RasaConversations
+from bot.channels.push import PushFailed, Sender, Unconfigured
+from bot.channels.rasa_conversation import ConversationError, RasaConversations, RasaUnavailable
 from bot.dialogue.notices import Notice, render, tracker_events
 from bot.privacy import mask_sender
 from bot.settings.followup import FollowupSettings
@@ -50,7 +54,7 @@ UNREACHABLE = {
     "cmdline": "La línea de comandos de Rasa no permite enviar mensajes por iniciativa del asistente.",
     "desconocido": "No se sabe por qué canal escribió el cliente: no hay dónde enviarle el mensaje.",
 }
-CONCURRENCY = 8  # tickets delivered at once in one round (each ticket's messages stay in order)
+CONCURRENCY = 32  # tickets delivered at once in one round (each ticket's messages stay in order)
 MARK_ATTEMPTS = 3
 MARK_PAUSE_SECONDS = 1.0
 
@@ -152,8 +156,12 @@ class CustomerDelivery:
             reason = f"Un mensaje de tipo «{message.kind}» no tiene aviso para el cliente."
             await self._finish(self.thread.mark_failed, message, worker_id, reason)
             return
+        sender = self.senders[message.channel]
+        # A channel without its secrets sends nothing: its own reason is the one the operator needs.
+        if not isinstance(sender, Unconfigured) and not await self._rasa_answers(message, worker_id):
+            return
         try:
-            via = await self.senders[message.channel].send(message.conversation_id, notice)
+            via = await sender.send(message.conversation_id, notice)
         except PushFailed as failure:
             await self._failed(message, worker_id, failure)
             return
@@ -191,6 +199,18 @@ class CustomerDelivery:
             reason = f"{reason} (sin éxito tras {message.attempts} intentos)"
         logger.error("Follow-up: message %s of %s failed: %s", message.id, message.ticket_key, reason)
         await self._finish(self.thread.mark_failed, message, worker_id, reason)
+
+    async def _rasa_answers(self, message: ThreadMessage, worker_id: str) -> bool:
+        """Whether Rasa can record the message now; if not, it waits like a failed send (nothing goes out)."""
+        try:
+            await self.conversations.active_loop(message.conversation_id)
+        except RasaUnavailable as exc:
+            reason = f"{exc}. El mensaje espera a que Rasa responda, para que la conversación lo registre."
+            await self._failed(message, worker_id, PushFailed(reason, temporary=True))
+            return False
+        except ConversationError:
+            pass  # Rasa answers but refuses this conversation: the message goes; _record logs why it is not kept
+        return True
 
     async def _record(self, message: ThreadMessage, notice: Notice) -> None:
         """Add the delivered notice (and the loop it opens) to the customer's Rasa conversation."""

@@ -18,6 +18,7 @@ of Rasa 3.6.21), stopping the start-up with its name otherwise
 - ``request_json``: the cleaned REST body handed on to Rasa's handler (always).
 - ``warnings_options``: the operator's warning filters over Sanic's (always).
 - ``log_masking``: cards, e-mails and phones masked in every log line (always).
+- ``session_carry``: a new session keeps an open reply or CSAT form (always).
 
 ``installer.install`` applies them all, once per process, whichever way Rasa
 starts: ``python -m bot.rasa_runtime run`` (``make run``) calls it before

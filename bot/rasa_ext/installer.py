@@ -22,6 +22,7 @@ from bot.rasa_ext import (
     event_types,
     log_masking,
     request_json,
+    session_carry,
     socketio_handlers,
     sql_tracker_engine,
     validation_cache,
@@ -38,6 +39,7 @@ ALWAYS = (
     "atomic_redis_lock",
     "request_json",
     "socketio_handlers",
+    "session_carry",
 )
 
 
@@ -51,6 +53,7 @@ def install(runtime: RuntimeSettings) -> tuple[str, ...]:
     warnings_options.honour_warning_options()
     log_masking.install()
     action_server_down.install()
+    session_carry.install()
     atomic_redis_lock.verify()
     request_json.verify()
     socketio_handlers.verify()

@@ -91,7 +91,7 @@ class FollowupSettings:
 
     whatsapp_content_sid: str = ""  # the approved template used outside WhatsApp's 24-hour window
     poll_seconds: float = 1.0
-    batch: int = 20
+    batch: int = 64  # messages claimed per round: up to one per ticket, CONCURRENCY of them sent at once
     lease_seconds: float = 300.0  # longer than the slowest send (retries and Twilio's status check)
     retry_base_seconds: float = 30.0
     retry_max_seconds: float = 1800.0
