@@ -276,11 +276,40 @@ def test_temporary_failures_end_as_failed_after_the_last_attempt(
 
 
 def test_rasa_down_never_makes_the_customer_get_the_message_twice(
-    thread: TicketThread, twilio: FakeTwilio, book: AddressBook, caplog: pytest.LogCaptureFixture
+    thread: TicketThread, twilio: FakeTwilio, book: AddressBook, rasa_api: FakeRasaApi
+) -> None:
+    """While Rasa is down or failing, the message waits unsent: its answer could not be read in the conversation."""
+    sent = comment(thread, ref(), 1, "¿Nos envías el archivo que falla?")
+    nowhere = RasaConversations(f"http://127.0.0.1:{free_port()}", "token")
+    down = CustomerDelivery(thread, {"whatsapp": whatsapp_push(twilio, book, "")}, nowhere, WAITING)
+    assert down.run_once("worker-0") == 1
+    down.close()
+    [waiting] = thread.messages("ECO-000123")
+    assert (waiting.delivery_status, waiting.attempts) == (PENDING, 1)
+    assert "Rasa" in (waiting.last_error or "") and twilio.messages == []
+
+    assert thread.requeue([waiting.id]) == 1  # (what the backoff's end does)
+    rasa_api.fail_next = [500]  # up, but failing on its side (its tracker store, say)
+    failing = worker(thread, twilio, book, rasa_api, retry_base_seconds=3600.0)
+    assert failing.run_once("worker-0") == 1
+    failing.close()
+    [waiting] = thread.messages("ECO-000123")
+    assert (waiting.delivery_status, waiting.attempts) == (PENDING, 2) and twilio.messages == []
+
+    assert thread.requeue([waiting.id]) == 1
+    rounds(thread, worker(thread, twilio, book, rasa_api))
+    [stored] = thread.messages("ECO-000123")
+    assert (stored.delivery_status, stored.attempts) == (DELIVERED, 3)
+    assert [m["body"] for m in twilio.accepted()] == [render(sent, WAITING).text]
+    assert bot_texts(rasa_api, CUSTOMER) == [render(sent, WAITING).text]  # and the conversation shows it
+
+
+def test_a_conversation_rasa_will_not_keep_still_gets_the_message_once(
+    thread: TicketThread, twilio: FakeTwilio, book: AddressBook, rasa_api: FakeRasaApi, caplog: pytest.LogCaptureFixture
 ) -> None:
     comment(thread, ref(), 1, "¿Nos envías el archivo que falla?")
-    nowhere = RasaConversations(f"http://127.0.0.1:{free_port()}", "token")
-    delivery = CustomerDelivery(thread, {"whatsapp": whatsapp_push(twilio, book, "")}, nowhere, WAITING)
+    refusing = RasaConversations(rasa_api.url, "otro-token")  # Rasa answers 401: waiting would not change it
+    delivery = CustomerDelivery(thread, {"whatsapp": whatsapp_push(twilio, book, "")}, refusing, WAITING)
 
     with caplog.at_level(logging.ERROR, logger="bot.followup.customer_delivery"):
         rounds(thread, delivery, close=False)

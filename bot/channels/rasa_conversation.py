@@ -37,6 +37,10 @@ class ConversationError(Exception):
     """The Rasa server could not read or update a conversation; the message says why (Spanish)."""
 
 
+class RasaUnavailable(ConversationError):
+    """Rasa did not answer, or failed on its side (5xx): a restart or an outage, not this conversation's fault."""
+
+
 class RasaConversations:
     """Reads and appends to conversations on the Rasa server at ``base_url``."""
 
@@ -62,11 +66,11 @@ class RasaConversations:
                 status = reply.status
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
             why = repr(exc).replace(self.token, "***") if self.token else repr(exc)  # never the token in a log
-            raise ConversationError(
+            raise RasaUnavailable(
                 f"No se pudo {what} la conversación {mask_sender(conversation_id)} en Rasa: {why}"
             ) from None
         if status != 200:
-            raise ConversationError(
+            raise (RasaUnavailable if status >= 500 else ConversationError)(
                 f"Rasa no dejó {what} la conversación {mask_sender(conversation_id)}: HTTP {status} {text[:300]}"
             )
         try:

@@ -54,7 +54,7 @@ UNREACHABLE = {
     "cmdline": "La línea de comandos de Rasa no permite enviar mensajes por iniciativa del asistente.",
     "desconocido": "No se sabe por qué canal escribió el cliente: no hay dónde enviarle el mensaje.",
 }
-CONCURRENCY = 32  # tickets delivered at once in one round (each ticket's messages stay in order)
+CONCURRENCY = 64  # tickets delivered at once in one round (each ticket's messages stay in order)
 MARK_ATTEMPTS = 3
 MARK_PAUSE_SECONDS = 1.0
 
