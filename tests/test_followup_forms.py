@@ -48,7 +48,6 @@ from tests.rule_policy import CSAT, REPLY, Trained, next_action, train_rule_poli
 
 TOKEN = "token-de-acciones-de-prueba"
 CONV = "conv-formularios"
-FOREIGN_SETTINGS = ("TICKETS_", "TRACKER_", "REDIS_", "JSM_", "SMTP_", "TWILIO_", "TEAMS_", "ACTIONS_")
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +59,10 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[EndpointConfig, Settings]]:
     data = tmp_path_factory.mktemp("servidor-de-acciones")
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(FOREIGN_SETTINGS)}
-    env.update(quiet_rasa_env())
+    # Only what a process needs to run: a session's servers (tests/conftest.py) leave their settings in
+    # os.environ, and this action server must not inherit them.
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "PYTHONPATH")}
+    env = quiet_rasa_env(env)
     env.update({"BOT_DATA_DIR": str(data), "ACTIONS_PORT": str(port), "ACTIONS_TOKEN": TOKEN})
     with open(data / "acciones.log", "wb") as log:
         process = subprocess.Popen(
