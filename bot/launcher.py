@@ -23,10 +23,11 @@ from typing import IO, Optional
 
 from bot.channels.common import CREDENTIALS_FILE, credential_variables
 from bot.followup.worker import HEARTBEAT_FILE as FOLLOWUP_HEARTBEAT
+from bot.heartbeat import heartbeat_ok
 from bot.kept_secrets import private_dir
 from bot.settings import PROJECT_ROOT, Settings, quiet_rasa_env
 from bot.settings.secrets import REST_TOKEN_FILE
-from bot.tickets.worker import heartbeat_ok, heartbeat_path
+from bot.tickets.worker import heartbeat_path
 
 READY_TIMEOUT_S = 300.0
 

@@ -23,7 +23,7 @@ from bot.settings import PROJECT_ROOT
 
 LEVELS: dict[str, int] = {
     "bot": 0, "bot.settings": 0, "bot.catalog": 0, "bot.validation": 0, "bot.text": 0, "bot.privacy": 0,
-    "bot.contacts": 0, "bot.http_retry": 0, "bot.sliding_window": 0, "bot.sqlengine": 0, "bot.kept_secrets": 0,
+    "bot.contacts": 0, "bot.http_retry": 0, "bot.sliding_window": 0, "bot.sqlengine": 0, "bot.heartbeat": 0, "bot.kept_secrets": 0,
     "bot.hours": 0,  # business hours and national holidays (catalog data + the holidays package)
     "bot.dialogue": 1, "bot.attachments": 1, "bot.mail": 1, "bot.thread": 1,
     "bot.thread.model": 1,  # what a thread message is: recorded by the thread, worded by the dialogue

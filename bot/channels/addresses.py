@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -28,13 +27,12 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, declarative_base, sessionmaker
 
 from bot.privacy import mask_sender
-from bot.sqlengine import shared_engine
+from bot.sqlengine import SchemaOnce, shared_engine
 
 logger = logging.getLogger(__name__)
 
 Base: Any = declarative_base()  # Any: SQLAlchemy 1.4's declarative base is built at run time
 
-SCHEMA_ATTEMPTS = 3
 # Notes waiting for the database beyond this are dropped (and logged): a
 # database that hangs must not make the channel hold messages in memory.
 MAX_PENDING_NOTES = 1000
@@ -158,27 +156,13 @@ class AddressBook:
         self.url = url
         self.engine: Engine = shared_engine(url)
         self._sessions = sessionmaker(bind=self.engine, expire_on_commit=False, future=True)
-        self._ready = False
-        self._lock = threading.Lock()
+        self._schema = SchemaOnce(self.engine, Base.metadata)
 
     def _ensure_schema(self) -> None:
-        if self._ready:
-            return
-        with self._lock:
-            if self._ready:
-                return
-            for attempt in range(SCHEMA_ATTEMPTS):
-                try:
-                    Base.metadata.create_all(self.engine)
-                    break
-                except SQLAlchemyError as exc:
-                    # Another process created the same table between our check and our CREATE.
-                    text = str(exc).lower()
-                    if attempt == SCHEMA_ATTEMPTS - 1 or not ("already exists" in text or "duplicate key" in text):
-                        raise AddressError(
-                            f"no se pudo abrir la libreta de direcciones de los canales: {_why(exc)}"
-                        ) from exc
-            self._ready = True
+        try:
+            self._schema.ensure()
+        except SQLAlchemyError as exc:
+            raise AddressError(f"no se pudo abrir la libreta de direcciones de los canales: {_why(exc)}") from exc
 
     def _session(self) -> Session:
         self._ensure_schema()

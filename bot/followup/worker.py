@@ -12,7 +12,6 @@ its loop starts, which is how the launcher knows it is ready.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import socket
@@ -20,10 +19,10 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Optional, Protocol
 
+from bot.heartbeat import write_heartbeat
 from bot.thread import ThreadError
 from bot.tickets.errors import TicketStoreError
 
@@ -58,12 +57,8 @@ class FollowupWorker:
         self._next_poll = 0.0
 
     def beat(self) -> None:
-        if self.heartbeat is None:
-            return
-        data = {"pid": os.getpid(), "worker": self.id, "at": datetime.now(timezone.utc).isoformat()}
-        tmp = self.heartbeat.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data), encoding="utf-8")
-        tmp.replace(self.heartbeat)
+        if self.heartbeat is not None:
+            write_heartbeat(self.heartbeat, self.id)
 
     def run_once(self) -> int:
         """One round of every kind of work; a failing kind never stops the others."""

@@ -7,7 +7,6 @@ the thread room needs nothing from the tickets room but the URL.
 from __future__ import annotations
 
 import json
-import threading
 from dataclasses import asdict
 from datetime import datetime, timezone
 from typing import Any, ContextManager
@@ -17,13 +16,11 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, declarative_base, sessionmaker
 
-from bot.sqlengine import shared_engine
+from bot.sqlengine import SchemaOnce, shared_engine
 from bot.thread.model import CsatAnswer, ThreadMessage
 from bot.tickets.model import Attachment
 
 Base: Any = declarative_base()  # Any: SQLAlchemy 1.4's declarative base is built at run time
-
-SCHEMA_ATTEMPTS = 3
 
 
 class ThreadError(RuntimeError):
@@ -139,25 +136,13 @@ class ThreadTables:
         self.url = url
         self.engine: Engine = shared_engine(url)
         self._sessions = sessionmaker(bind=self.engine, expire_on_commit=False, future=True)
-        self._ready = False
-        self._lock = threading.Lock()
+        self._schema = SchemaOnce(self.engine, Base.metadata)
 
     def _ensure_schema(self) -> None:
-        if self._ready:
-            return
-        with self._lock:
-            if self._ready:
-                return
-            for attempt in range(SCHEMA_ATTEMPTS):
-                try:
-                    Base.metadata.create_all(self.engine)
-                    break
-                except SQLAlchemyError as exc:
-                    # Another process created the same table between our check and our CREATE.
-                    text = str(exc).lower()
-                    if attempt == SCHEMA_ATTEMPTS - 1 or not ("already exists" in text or "duplicate key" in text):
-                        raise ThreadError(f"no se pudo abrir el hilo de los tickets: {exc}") from exc
-            self._ready = True
+        try:
+            self._schema.ensure()
+        except SQLAlchemyError as exc:
+            raise ThreadError(f"no se pudo abrir el hilo de los tickets: {exc}") from exc
 
     def session(self) -> Session:
         self._ensure_schema()

@@ -20,7 +20,6 @@ import hashlib
 import hmac
 import json
 import logging
-import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Mapping, Optional
@@ -29,7 +28,7 @@ from sqlalchemy import Column, DateTime, String, delete
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import declarative_base, sessionmaker
 
-from bot.sqlengine import shared_engine
+from bot.sqlengine import SchemaOnce, shared_engine
 from bot.thread import ThreadError, Update
 from bot.thread.model import COMMENT
 from bot.tickets.errors import JsmError, JsmRejected, TicketStoreError
@@ -95,21 +94,14 @@ class DeliveryLog:
         self.engine = shared_engine(url)
         self.remember = remember
         self._sessions = sessionmaker(bind=self.engine, expire_on_commit=False, future=True)
-        self._ready = False
-        self._lock = threading.Lock()
+        self._schema = SchemaOnce(self.engine, Base.metadata)
         self._purged_at: Optional[datetime] = None
 
     def _ensure_schema(self) -> None:
-        with self._lock:
-            if self._ready:
-                return
-            try:
-                Base.metadata.create_all(self.engine)
-            except SQLAlchemyError as exc:
-                text = str(exc).lower()
-                if not ("already exists" in text or "duplicate key" in text):  # another process created it
-                    raise TicketStoreError(f"no se pudo abrir el registro de webhooks: {exc}") from exc
-            self._ready = True
+        try:
+            self._schema.ensure()
+        except SQLAlchemyError as exc:
+            raise TicketStoreError(f"no se pudo abrir el registro de webhooks: {exc}") from exc
 
     def first_time(self, identifier: str, now: Optional[datetime] = None) -> bool:
         """Remember ``identifier``; False when it was handled before (a replay or a retry of a handled one)."""

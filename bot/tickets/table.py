@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from dataclasses import MISSING, asdict, fields
 from datetime import datetime, timezone
 from typing import Any, Callable, ContextManager, Optional
@@ -26,14 +25,12 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, declarative_base, sessionmaker
 
-from bot.sqlengine import shared_engine
+from bot.sqlengine import SchemaOnce, shared_engine
 from bot.tickets.errors import TicketStoreError
 from bot.tickets.model import Attachment, NewTicket, Ticket
 
 logger = logging.getLogger(__name__)
 
-# Creating the schema races with other processes starting on the same empty database.
-SCHEMA_ATTEMPTS = 3
 
 Base: Any = declarative_base()  # Any: SQLAlchemy 1.4's declarative base is built at run time
 
@@ -152,12 +149,6 @@ def add_missing_columns(engine: Engine) -> None:
         index.create(engine, checkfirst=True)
 
 
-def _created_meanwhile(exc: SQLAlchemyError) -> bool:
-    """A concurrent CREATE won: SQLite's «already exists»; PostgreSQL's DuplicateTable or pg_class/pg_type row."""
-    message = str(exc).lower()
-    return "already exists" in message or "duplicate key" in message
-
-
 class TicketTable:
     """Sessions on the tickets table at one URL, every database failure turned into ``TicketStoreError``.
 
@@ -170,27 +161,13 @@ class TicketTable:
         self.url = url
         self.engine: Engine = shared_engine(url)
         self._sessions = sessionmaker(bind=self.engine, expire_on_commit=False, future=True)
-        self._ready = False
-        self._lock = threading.Lock()
+        self._schema = SchemaOnce(self.engine, Base.metadata, upgrade=add_missing_columns)
 
     def _ensure_schema(self) -> None:
-        if self._ready:
-            return
-        with self._lock:
-            if self._ready:
-                return
-            for attempt in range(SCHEMA_ATTEMPTS):
-                try:
-                    Base.metadata.create_all(self.engine)
-                    add_missing_columns(self.engine)
-                    break
-                except SQLAlchemyError as exc:
-                    # Another process (or another table object here) created the same
-                    # table or index between our check and our CREATE: look again.
-                    # Anything else (the database is down) is reported at once.
-                    if attempt == SCHEMA_ATTEMPTS - 1 or not _created_meanwhile(exc):
-                        raise TicketStoreError(f"no se pudo abrir el almacén de tickets: {exc}") from exc
-            self._ready = True
+        try:
+            self._schema.ensure()
+        except SQLAlchemyError as exc:
+            raise TicketStoreError(f"no se pudo abrir el almacén de tickets: {exc}") from exc
 
     def session(self) -> Session:
         self._ensure_schema()

@@ -8,16 +8,15 @@ when its loop starts, which is how the launcher knows it is ready.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import socket
 import threading
 import uuid
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional
 
+from bot.heartbeat import write_heartbeat
 from bot.settings import Settings
 from bot.settings.tickets import OutboxSettings
 from bot.tickets.delivery import TicketDelivery
@@ -29,15 +28,6 @@ logger = logging.getLogger(__name__)
 
 def heartbeat_path(settings: Settings) -> Path:
     return settings.data_dir / "outbox-worker.json"
-
-
-def heartbeat_ok(path: Path, pid: Optional[int]) -> bool:
-    """The readiness signal: the worker process ``pid`` started its loop."""
-    try:
-        beat = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return pid is not None and beat.get("pid") == pid
 
 
 class Worker:
@@ -53,12 +43,8 @@ class Worker:
         self.id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
     def beat(self) -> None:
-        if self.heartbeat is None:
-            return
-        data = {"pid": os.getpid(), "worker": self.id, "at": datetime.now(timezone.utc).isoformat()}
-        tmp = self.heartbeat.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data), encoding="utf-8")
-        tmp.replace(self.heartbeat)
+        if self.heartbeat is not None:
+            write_heartbeat(self.heartbeat, self.id)
 
     def run_once(self) -> int:
         """One round: claim a batch of due tickets and deliver them. Returns how many were handled."""
