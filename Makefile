@@ -20,7 +20,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 export SQLALCHEMY_SILENCE_UBER_WARNING ?= 1
 export RASA_TELEMETRY_ENABLED ?= false
 
-.PHONY: help install sync train run lint test clean bench-nlu bench-load bench-followup
+.PHONY: help install sync train run lint test clean bench-nlu bench-load bench-followup teams-app
 
 help:
 	@echo "make run    instala, entrena si hace falta y arranca el asistente (Ctrl-C para detener)"
@@ -30,6 +30,7 @@ help:
 	@echo "make bench-nlu  mide el NLU en el conjunto de evaluación frente al pipeline por defecto de Rasa"
 	@echo "make bench-load mide mensajes/s y latencias con 10 y 200 clientes a la vez, frente a /model/parse"
 	@echo "make bench-followup mide la latencia de 200 avisos (webhook de JSM → WhatsApp), frente al envío directo"
+	@echo "make teams-app  genera results/teams-app/soporte-ecollect.zip para cargar la aplicación en Teams (TEAMS_APP_ID)"
 	@echo "make clean  borra el entorno, los modelos y los datos locales"
 
 $(STAMP): pyproject.toml constraints.txt
@@ -85,6 +86,10 @@ bench-load: $(MODEL) $(WIDGET_DEPS)
 # No model needed: the web server and the follow-up worker against local fakes of JSM, Twilio and Rasa's API.
 bench-followup: $(STAMP)
 	$(PY) -m bot bench followup
+
+# The Teams app package (manifest.json + icons), validated against the pinned schema; needs TEAMS_APP_ID.
+teams-app: $(STAMP)
+	$(PY) -m bot teams-app --out results/teams-app
 
 clean:
 	rm -rf $(VENV) models var results .pytest_cache widget/node_modules

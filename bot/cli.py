@@ -89,6 +89,21 @@ def cmd_web(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_teams_app(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from bot.channels.teams.app_package import PackageError, write_package
+
+    settings = Settings.from_env()
+    try:
+        path = write_package(Path(args.out), settings.followup.teams.app_id, settings.web.public_url, args.version)
+    except PackageError as exc:
+        print(f"ERROR: {exc}", file=sys.stderr)
+        return 2
+    print(f"Paquete de Teams listo para cargar: {path}")
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from bot.launcher import run_foreground
 
@@ -151,6 +166,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     web = sub.add_parser("web", help="servidor web: página de chat, widget y adjuntos (WEB_PORT)")
     web.set_defaults(func=cmd_web)
+
+    teams_app = sub.add_parser(
+        "teams-app", help="genera el paquete de la aplicación de Teams (manifest.json e iconos) para cargarlo"
+    )
+    teams_app.add_argument("--out", default="results/teams-app", help="carpeta de salida (results/teams-app)")
+    teams_app.add_argument("--version", default="1.0.0", help="versión de la aplicación; súbela en cada cambio")
+    teams_app.set_defaults(func=cmd_teams_app)
 
     run = sub.add_parser("run", help="arranca el servidor de acciones, el servidor Rasa y el servidor web")
     run.set_defaults(func=cmd_run)

@@ -457,11 +457,103 @@ def test_bodies_that_are_not_an_activity_get_a_4xx(raw: bytes, bot: Harness, mic
     assert bot.rasa.messages == []
 
 
-def test_non_message_activities_are_acknowledged_and_ignored(bot: Harness, microsoft: FakeMicrosoft, key: SigningKey) -> None:
-    update = activity_for(microsoft.base, type="conversationUpdate", membersAdded=[{"id": "28:bot-1"}])
-    reply = bot.post(update, token=token_for(key, microsoft.base))
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"type": "conversationUpdate", "membersRemoved": [{"id": "28:bot-1"}]},
+        {"type": "conversationUpdate", "membersAdded": [{"id": "29:someone-else"}]},
+        {"type": "conversationUpdate", "membersAdded": "28:bot-1"},
+        {"type": "conversationUpdate", "membersAdded": [{"id": "28:bot-1"}],
+         "conversation": {"id": "19:group", "conversationType": "groupChat", "tenantId": TENANT}},
+        {"type": "typing"},
+        {"type": "installationUpdate", "action": "add"},
+    ],
+    ids=["members removed", "someone else added", "odd members", "group chat", "typing", "installation update"],
+)
+def test_non_message_activities_are_acknowledged_and_ignored(
+    fields: dict[str, Any], bot: Harness, microsoft: FakeMicrosoft, key: SigningKey
+) -> None:
+    answer_with(bot, {"text": "no debería salir"})
+    reply = bot.post(activity_for(microsoft.base, **fields), token=token_for(key, microsoft.base))
     assert reply.status == 200
     assert bot.rasa.messages == [] and microsoft.activities == []
+
+
+# ---------------------------------------------------------------- welcome
+WELCOME_CARD = {
+    "text": "¡Hola! Soy el asistente de la Mesa de ayuda.",
+    "buttons": [{"title": "Menú", "payload": "/menu"}],
+}
+
+
+def installed(service_url: str, member: str = "28:bot-1") -> dict[str, Any]:
+    """What Teams sends when the app is installed in a personal chat."""
+    return activity_for(service_url, type="conversationUpdate", membersAdded=[{"id": member}], text=None)
+
+
+def stored_address(bot: Harness) -> Any:
+    """The address book entry of the test's customer; notes are written on their own thread, so wait a little."""
+    for _ in range(100):
+        address = bot.channel.inbound.book.get("teams:29:user-1")
+        if address is not None:
+            return address
+        time.sleep(0.05)
+    return None
+
+
+@pytest.mark.parametrize("member", ["28:bot-1", "29:user-1"], ids=["bot added", "user added"])
+def test_installing_the_app_gets_the_greeting_through_rasa_once(
+    member: str, bot: Harness, microsoft: FakeMicrosoft, key: SigningKey
+) -> None:
+    answer_with(bot, WELCOME_CARD)
+    assert bot.post(installed(microsoft.base, member), token=token_for(key, microsoft.base)).status == 200
+
+    [welcome] = bot.rasa.messages
+    assert (welcome.text, welcome.sender_id, welcome.input_channel) == ("/greet", "teams:29:user-1", "teams")
+    [sent] = microsoft.activities
+    assert sent["_conversation"] == "a:conv;1"
+    assert sent["attachments"][0]["contentType"] == HERO_CARD
+    assert [b["value"]["payload"] for b in sent["attachments"][0]["content"]["buttons"]] == ["/menu"]
+    address = stored_address(bot)  # kept like a message's, for the follow-up worker
+    assert address is not None and address.reference.conversation_id == "a:conv;1"
+
+    for again in (installed(microsoft.base, "28:bot-1"), installed(microsoft.base, "29:user-1")):
+        assert bot.post(again, token=token_for(key, microsoft.base)).status == 200
+    assert len(bot.rasa.messages) == 1 and len(microsoft.activities) == 1
+
+
+def test_another_server_does_not_welcome_again(bot: Harness, microsoft: FakeMicrosoft, key: SigningKey) -> None:
+    bot.post(installed(microsoft.base), token=token_for(key, microsoft.base))
+    other = harness_for(TeamsInput.from_credentials(credentials(microsoft)), microsoft)
+    other.post(installed(microsoft.base), token=token_for(key, microsoft.base))
+    assert len(bot.rasa.messages) == 1 and other.rasa.messages == []
+
+
+def test_no_welcome_without_a_valid_token(
+    bot: Harness, microsoft: FakeMicrosoft, key: SigningKey, other_key: SigningKey
+) -> None:
+    answer_with(bot, WELCOME_CARD)
+    assert bot.post(installed(microsoft.base), token=token_for(other_key, microsoft.base)).status == 401
+    assert bot.post(installed(microsoft.base)).status == 401
+    assert bot.rasa.messages == [] and microsoft.activities == []
+    # the forged attempts claimed nothing: the real installation is still welcomed
+    assert bot.post(installed(microsoft.base), token=token_for(key, microsoft.base)).status == 200
+    assert [m.text for m in bot.rasa.messages] == ["/greet"]
+
+
+def test_a_failed_welcome_is_tried_again_on_the_next_update(
+    bot: Harness, microsoft: FakeMicrosoft, key: SigningKey, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def broken(_: UserMessage) -> None:
+        raise RuntimeError("Rasa no responde")
+
+    bot.rasa.reply = broken
+    assert bot.post(installed(microsoft.base), token=token_for(key, microsoft.base)).status == 200
+    assert "Error welcoming a Teams conversation" in caplog.text
+    answer_with(bot, WELCOME_CARD)
+    assert bot.post(installed(microsoft.base), token=token_for(key, microsoft.base)).status == 200
+    assert [m.text for m in bot.rasa.messages] == ["/greet", "/greet"]
+    assert len(microsoft.activities) == 1
 
 
 def test_buttons_become_hero_cards_with_message_back_actions(bot: Harness, microsoft: FakeMicrosoft, key: SigningKey) -> None:

@@ -36,6 +36,7 @@ from bot.channels.teams.config import TeamsConfig
 from bot.channels.teams.connector import BotConnector, TokenError
 from bot.channels.teams.hosts import host_of
 from bot.channels.teams.output import CHANNEL_NAME, TeamsOutput
+from bot.channels.teams.welcome import WELCOME_PAYLOAD, WelcomeBook, WelcomeError, Welcomes, asks_for_welcome
 from bot.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -60,14 +61,23 @@ class TeamsInput(InputChannel):
         settings = Settings.from_env()
         config = TeamsConfig.from_credentials(credentials or {}, settings.teams)
         addresses = AddressBook(settings.tickets_db_url)
-        return cls(config, AttachmentStore.from_settings(get_catalog(), settings), addresses)
+        welcomes = WelcomeBook(settings.tickets_db_url)
+        return cls(config, AttachmentStore.from_settings(get_catalog(), settings), addresses, welcomes)
 
     def __init__(
-        self, config: TeamsConfig, attachment_store: AttachmentStore, addresses: Optional[AddressBook] = None
+        self,
+        config: TeamsConfig,
+        attachment_store: AttachmentStore,
+        addresses: Optional[AddressBook] = None,
+        welcomes: Optional[WelcomeBook] = None,
     ) -> None:
-        """``addresses``: where each customer's 1:1 conversation is kept for the follow-up worker's messages."""
+        """``addresses``: where each customer's 1:1 conversation is kept for the follow-up worker's messages.
+
+        ``welcomes``: the conversations already welcomed, shared by every server (None: this process only).
+        """
         self.config = config
         self.inbound = InboundNotes(addresses)
+        self.welcomes = Welcomes(welcomes)
         self.attachment_store = attachment_store
         self.http = LoopSession(trust_env=True)
         self.auth = BotFrameworkAuth(config, self.http)
@@ -111,6 +121,9 @@ class TeamsInput(InputChannel):
             logger.warning("Teams activity %r refused: %s", activity.get("id"), exc)
             return response.json({"error": "forbidden"}, status=403)
 
+        if asks_for_welcome(activity):
+            await self.welcome(activity, on_new_message)
+            return response.json({}, status=200)
         if activity.get("type") != "message":
             logger.debug("Ignoring Teams activity of type %s.", activity.get("type"))
             return response.json({}, status=200)
@@ -124,6 +137,50 @@ class TeamsInput(InputChannel):
         except Exception:  # noqa: BLE001 - a failing turn must not make Teams resend the activity
             logger.exception("Error handling Teams message %s.", activity.get("id"))
         return response.json({}, status=200)
+
+    async def welcome(
+        self, activity: Mapping[str, Any], on_new_message: Callable[[UserMessage], Awaitable[Any]]
+    ) -> None:
+        """The app was installed in a 1:1 chat: greet the customer through Rasa, once per conversation.
+
+        Only personal chats: the app's scope is ``personal``, and a group must
+        not get a menu meant for one customer. A database failure still
+        welcomes (a rare second greeting beats none); a failed turn gives the
+        claim back so the next ``conversationUpdate`` tries again.
+        """
+        conversation = activity.get("conversation")
+        if not (isinstance(conversation, Mapping) and conversation.get("conversationType") == PERSONAL):
+            logger.debug("Teams conversationUpdate outside a personal chat: no welcome.")
+            return
+        sender = sender_id(activity)
+        if sender is None:
+            logger.warning("Teams conversationUpdate %r ignored: no usable user id.", activity.get("id"))
+            return
+        self.note_inbound(activity, sender)
+        try:
+            claimed = await asyncio.to_thread(self.welcomes.claim, sender)
+        except WelcomeError as exc:
+            logger.error("Teams: %s; se envía la bienvenida de todos modos.", exc)
+            claimed = True
+        if not claimed:
+            logger.debug("Teams conversation already welcomed.")
+            return
+        message = UserMessage(
+            text=WELCOME_PAYLOAD,
+            output_channel=TeamsOutput(self.connector, ConversationReference.from_activity(activity)),
+            sender_id=sender,
+            input_channel=self.name(),
+            message_id=activity.get("id"),
+            metadata=incoming_metadata(activity),
+        )
+        try:
+            await on_new_message(message)
+        except Exception:  # noqa: BLE001 - a failing welcome must not make Teams resend the activity
+            logger.exception("Error welcoming a Teams conversation (activity %s).", activity.get("id"))
+            try:
+                await asyncio.to_thread(self.welcomes.release, sender)
+            except WelcomeError as exc:
+                logger.error("Teams: %s", exc)
 
     def note_inbound(self, activity: Mapping[str, Any], sender_id: str) -> None:
         """Note a verified message; only a 1:1 chat's reference is kept for proactive messages.
