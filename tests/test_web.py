@@ -139,4 +139,4 @@ def test_policy_accepts_csv_declared_as_excel_and_whatsapp_media_without_extensi
     assert policy.check("cartera.csv", "application/vnd.ms-excel", 10) == "text/csv"
     assert policy.check("media", "image/jpeg", 10) == "image/jpeg"
     with pytest.raises(AttachmentRefused):
-        policy.check("media", "video/mp4", 10)
+        policy.check("media", "application/x-msdownload", 10)

@@ -33,6 +33,8 @@ from bot.attachments import AttachmentPolicy, AttachmentStore
 from bot.catalog import Catalog
 from bot.channels.common import MAX_MESSAGE_CHARS, TOO_LONG, DisabledChannel
 from bot.channels.whatsapp import CHOICE_HINT, MAX_BODY, WhatsAppConfig, WhatsAppInput, WhatsAppOutput, split_body
+from bot.dialogue import form, requests
+from bot.dialogue.turn import Turn
 from tests.fake_twilio import SID, TOKEN, FakeTwilio, Media, start_fake_twilio
 
 BOT_NUMBER = "whatsapp:+14155238886"
@@ -175,7 +177,9 @@ def test_unsigned_request_is_refused_and_nothing_is_delivered(channel: WhatsAppI
         pytest.param({"signature": "bm90LWEtc2lnbmF0dXJl"}, id="garbage"),
     ],
 )
-def test_wrongly_signed_request_is_refused(channel: WhatsAppInput, fake_twilio: FakeTwilio, signing: dict[str, str]) -> None:
+def test_wrongly_signed_request_is_refused(
+    channel: WhatsAppInput, fake_twilio: FakeTwilio, signing: dict[str, str]
+) -> None:
     rasa = FakeRasa({"text": "no debería salir"})
     response = post(make_app(channel, rasa), twilio_params("Hola"), **signing)
     assert response.status == 403
@@ -305,7 +309,9 @@ def test_split_body_never_exceeds_the_limit_even_without_paragraphs() -> None:
 
 def test_429_then_201_is_retried_after_retry_after(fake_twilio: FakeTwilio, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(WhatsAppOutput, "backoff_base", 0.01)
-    fake_twilio.script.append((429, {"Retry-After": "1"}, {"code": 20429, "message": "Too Many Requests", "status": 429}))
+    fake_twilio.script.append(
+        (429, {"Retry-After": "1"}, {"code": 20429, "message": "Too Many Requests", "status": 429})
+    )
     output = output_to(fake_twilio.api_url)
 
     started = time.monotonic()
@@ -341,7 +347,9 @@ def test_client_error_is_not_retried(fake_twilio: FakeTwilio, caplog: pytest.Log
 
 
 # --------------------------------------------------------------- buttons
-def test_buttons_become_a_numbered_list_and_a_number_selects_the_payload(channel: WhatsAppInput, fake_twilio: FakeTwilio) -> None:
+def test_buttons_become_a_numbered_list_and_a_number_selects_the_payload(
+    channel: WhatsAppInput, fake_twilio: FakeTwilio
+) -> None:
     rasa = FakeRasa()
     app = make_app(channel, rasa)
     rasa.replies = [{"text": "¿Sobre qué es tu solicitud?", "buttons": BUTTONS}]
@@ -349,9 +357,7 @@ def test_buttons_become_a_numbered_list_and_a_number_selects_the_payload(channel
 
     [sent] = fake_twilio.bodies()
     assert sent == (
-        "¿Sobre qué es tu solicitud?\n\n"
-        "1. Pagos en línea\n2. Gestión de usuarios\n3. Reportes\n\n"
-        f"{CHOICE_HINT}"
+        f"¿Sobre qué es tu solicitud?\n\n1. Pagos en línea\n2. Gestión de usuarios\n3. Reportes\n\n{CHOICE_HINT}"
     )
     assert CHOICE_HINT == "Responde con el número o el nombre de la opción."
 
@@ -463,7 +469,9 @@ def test_media_with_text_keeps_the_text(channel: WhatsAppInput, fake_twilio: Fak
     assert attachment["content_type"] == "application/pdf"
 
 
-def test_redirected_media_is_fetched_without_leaking_credentials(channel: WhatsAppInput, fake_twilio: FakeTwilio) -> None:
+def test_redirected_media_is_fetched_without_leaking_credentials(
+    channel: WhatsAppInput, fake_twilio: FakeTwilio
+) -> None:
     fake_twilio.media["foto"] = Media(PNG, "image/jpeg", mode="redirect")
     rasa = FakeRasa()
     post(make_app(channel, rasa), twilio_params("", media=[(fake_twilio.media_url("foto"), "image/jpeg")]))
@@ -473,10 +481,12 @@ def test_redirected_media_is_fetched_without_leaking_credentials(channel: WhatsA
     assert message.metadata["attachments"][0]["name"].endswith(".jpg")
 
 
-def test_disallowed_type_is_refused_in_spanish_and_not_downloaded(channel: WhatsAppInput, fake_twilio: FakeTwilio) -> None:
-    fake_twilio.media["audio"] = Media(b"OggS" + b"\x00" * 100, "audio/ogg")
+def test_disallowed_type_is_refused_in_spanish_and_not_downloaded(
+    channel: WhatsAppInput, fake_twilio: FakeTwilio
+) -> None:
+    fake_twilio.media["programa"] = Media(b"MZ" + b"\x00" * 100, "application/x-msdownload")
     rasa = FakeRasa()
-    media = [(fake_twilio.media_url("audio"), "audio/ogg")]
+    media = [(fake_twilio.media_url("programa"), "application/x-msdownload")]
     post(make_app(channel, rasa), twilio_params("Les explico por audio", media=media))
 
     [refusal] = fake_twilio.messages
@@ -526,8 +536,160 @@ def test_unreachable_media_gets_a_spanish_apology(channel: WhatsAppInput, fake_t
     assert rasa.messages == []
 
 
+# ------------------------------------- voice notes, locations, contacts, stickers
+OGG = b"OggS" + b"\x00" * 300
+
+
+def test_voice_note_is_stored_and_reaches_rasa_as_attach_not_as_text(
+    channel: WhatsAppInput, fake_twilio: FakeTwilio
+) -> None:
+    fake_twilio.media["nota"] = Media(OGG, "audio/ogg")
+    rasa = FakeRasa()
+    post(
+        make_app(channel, rasa),
+        twilio_params("", media=[(fake_twilio.media_url("nota"), "audio/ogg")], MessageType="audio"),
+    )
+    [message] = rasa.messages
+    assert message.text == "/attach"
+    [reference] = message.metadata["attachments"]
+    assert reference["content_type"] == "audio/ogg" and reference["size"] == len(OGG)
+    assert fake_twilio.bodies() == []
+
+
+def _dialogue_turn(channel: WhatsAppInput, message: UserMessage) -> Turn:
+    """The turn the action server builds: references resolved through the store, for this sender only."""
+    resolved = channel.attachment_store.resolve(message.metadata["attachments"], owner=message.sender_id)
+    return Turn(
+        text="/attach",
+        intent="attach",
+        confidence=1.0,
+        mode="answer",
+        sender_id=message.sender_id,
+        metadata={"attachments": resolved},
+    )
+
+
+def test_voice_note_outside_a_form_gets_the_spanish_answer_and_is_not_kept(
+    channel: WhatsAppInput, fake_twilio: FakeTwilio, catalog: Catalog
+) -> None:
+    fake_twilio.media["nota"] = Media(OGG, "audio/ogg")
+    rasa = FakeRasa()
+    post(make_app(channel, rasa), twilio_params("", media=[(fake_twilio.media_url("nota"), "audio/ogg")]))
+    [message] = rasa.messages
+    updates, says = requests.receive_attachment(_dialogue_turn(channel, message), {}, catalog)
+    assert updates == {} and [s.response for s in says] == ["utter_audio_not_heard"]
+    texts = [r["text"] for r in Domain.load("domain.yml").responses["utter_audio_not_heard"]]
+    assert texts == ["Por ahora no puedo escuchar audios; ¿me lo escribes?"]
+
+
+def test_video_outside_a_form_gets_its_own_answer(
+    channel: WhatsAppInput, fake_twilio: FakeTwilio, catalog: Catalog
+) -> None:
+    fake_twilio.media["video"] = Media(b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 200, "video/mp4")
+    rasa = FakeRasa()
+    post(make_app(channel, rasa), twilio_params("", media=[(fake_twilio.media_url("video"), "video/mp4")]))
+    [message] = rasa.messages
+    updates, says = requests.receive_attachment(_dialogue_turn(channel, message), {}, catalog)
+    assert updates == {} and [s.response for s in says] == ["utter_video_not_seen"]
+
+
+def test_a_document_outside_a_form_is_still_kept_for_the_next_request(
+    channel: WhatsAppInput, fake_twilio: FakeTwilio, catalog: Catalog
+) -> None:
+    fake_twilio.media["recibo"] = Media(b"%PDF-1.4 recibo", "application/pdf")
+    rasa = FakeRasa()
+    post(make_app(channel, rasa), twilio_params("", media=[(fake_twilio.media_url("recibo"), "application/pdf")]))
+    [message] = rasa.messages
+    updates, says = requests.receive_attachment(_dialogue_turn(channel, message), {}, catalog)
+    assert len(updates["attachment"]) == 1 and [s.response for s in says][-1] == "utter_attachment_kept"
+
+
+def test_voice_note_inside_a_form_becomes_an_attachment_of_the_ticket(
+    channel: WhatsAppInput, fake_twilio: FakeTwilio, catalog: Catalog
+) -> None:
+    fake_twilio.media["nota"] = Media(OGG, "audio/ogg")
+    rasa = FakeRasa()
+    post(
+        make_app(channel, rasa),
+        twilio_params("", media=[(fake_twilio.media_url("nota"), "audio/ogg")], MessageType="audio"),
+    )
+    [message] = rasa.messages
+    slots = {"request_type": "pago_en_linea", "requested_slot": "description"}
+    step = form.step(_dialogue_turn(channel, message), slots, catalog, attachments=channel.attachment_store)
+    [kept] = step.updates["attachment"]
+    assert kept["content_type"] == "audio/ogg" and kept["size"] == len(OGG)
+    assert [s.response for s in step.says] == ["utter_attachment_received"]
+    assert step.next_slot == "description"  # the pending question is asked again
+
+
+def test_voice_note_over_the_size_limit_is_refused_with_its_size(
+    fake_twilio: FakeTwilio, tmp_path: Path, catalog: Catalog
+) -> None:
+    small = with_store(fake_twilio.api_url, small_store(tmp_path, catalog, max_bytes=1024), catalog)
+    fake_twilio.media["larga"] = Media(b"OggS" + b"\x00" * 4092, "audio/ogg")
+    rasa = FakeRasa()
+    post(make_app(small, rasa), twilio_params("", media=[(fake_twilio.media_url("larga"), "audio/ogg")]))
+    [refusal] = fake_twilio.bodies()
+    assert "pesa 4 KB; el máximo es 1 KB" in refusal
+    assert rasa.messages == []
+
+
+def test_location_gets_the_spanish_answer_and_never_reaches_the_nlu(
+    channel: WhatsAppInput, fake_twilio: FakeTwilio
+) -> None:
+    rasa = FakeRasa()
+    params = twilio_params(
+        "Calle 93 #11-26, Bogotá",
+        Latitude="4.6768",
+        Longitude="-74.0483",
+        Address="Calle 93 #11-26, Bogotá",
+        Label="Oficina",
+    )
+    assert post(make_app(channel, rasa), params).status == 200
+    assert rasa.messages == []
+    assert fake_twilio.bodies() == [
+        "Recibí una ubicación, pero por aquí solo atiendo solicitudes de ecollect: cuéntame qué necesitas por escrito."
+    ]
+    assert fake_twilio.messages[0]["To"] == CUSTOMER
+
+
+def test_contact_card_gets_the_spanish_answer_and_is_not_downloaded(
+    channel: WhatsAppInput, fake_twilio: FakeTwilio
+) -> None:
+    fake_twilio.media["contacto"] = Media(b"BEGIN:VCARD\r\nFN:Luis\r\nEND:VCARD\r\n", "text/vcard")
+    rasa = FakeRasa()
+    post(make_app(channel, rasa), twilio_params("", media=[(fake_twilio.media_url("contacto"), "text/vcard")]))
+    assert rasa.messages == [] and fake_twilio.media_hits == []
+    [answer] = fake_twilio.bodies()
+    assert answer.startswith("Recibí una tarjeta de contacto, pero no puedo leerla.")
+
+
+def test_sticker_gets_the_spanish_answer_but_a_webp_document_is_kept(
+    channel: WhatsAppInput, fake_twilio: FakeTwilio
+) -> None:
+    fake_twilio.media["sticker"] = Media(b"RIFF\x00\x00\x00\x00WEBPVP8 " + b"\x00" * 100, "image/webp")
+    rasa = FakeRasa()
+    app = make_app(channel, rasa)
+    post(app, twilio_params("", media=[(fake_twilio.media_url("sticker"), "image/webp")], MessageType="sticker"))
+    assert rasa.messages == [] and fake_twilio.media_hits == []
+    assert fake_twilio.bodies() == ["Por ahora no puedo ver stickers; cuéntame por escrito qué necesitas."]
+
+    post(app, twilio_params("", media=[(fake_twilio.media_url("sticker"), "image/webp")], MessageType="document"))
+    [message] = rasa.messages
+    assert message.text == "/attach" and message.metadata["attachments"][0]["content_type"] == "image/webp"
+
+
+def test_sticker_with_words_answers_and_passes_the_words(channel: WhatsAppInput, fake_twilio: FakeTwilio) -> None:
+    rasa = FakeRasa()
+    post(make_app(channel, rasa), twilio_params("el pse no sirve", media=[(fake_twilio.media_url("x"), "image/webp")]))
+    assert rasa.texts == ["el pse no sirve"] and "attachments" not in rasa.messages[0].metadata
+    assert len(fake_twilio.bodies()) == 1
+
+
 # ------------------------------------------------------ slow turns, config
-def test_a_slow_turn_is_answered_at_once_and_finishes_in_background(channel: WhatsAppInput, fake_twilio: FakeTwilio) -> None:
+def test_a_slow_turn_is_answered_at_once_and_finishes_in_background(
+    channel: WhatsAppInput, fake_twilio: FakeTwilio
+) -> None:
     """Twilio gives up after 15 s; the webhook answers first and the reply still goes out."""
     channel.answer_within = 0.2
 
@@ -564,7 +726,9 @@ def test_control_characters_are_removed_before_rasa_reads_the_text(channel: What
     assert rasa.texts == ["hola[31m rojo\nsegunda línea"]
 
 
-def test_a_message_over_the_limit_is_refused_in_spanish_and_not_processed(channel: WhatsAppInput, fake_twilio: FakeTwilio) -> None:
+def test_a_message_over_the_limit_is_refused_in_spanish_and_not_processed(
+    channel: WhatsAppInput, fake_twilio: FakeTwilio
+) -> None:
     rasa = FakeRasa()
     assert post(make_app(channel, rasa), twilio_params("a" * (MAX_MESSAGE_CHARS + 1))).status == 200
     assert rasa.messages == []
@@ -617,4 +781,6 @@ def test_credentials_build_the_channel_with_defaults() -> None:
     assert channel.api_url == "https://api.twilio.com"
     assert channel.public_url is None
     assert channel.get_output_channel().whatsapp_number == "whatsapp:+14155238886"
-    assert channel.get_output_channel().messages_url == f"https://api.twilio.com/2010-04-01/Accounts/{SID}/Messages.json"
+    assert (
+        channel.get_output_channel().messages_url == f"https://api.twilio.com/2010-04-01/Accounts/{SID}/Messages.json"
+    )

@@ -186,11 +186,26 @@ def cancel(slots: Mapping[str, Any], form_active: bool, catalog: Catalog) -> Out
 
 
 def receive_attachment(turn: Turn, slots: Mapping[str, Any], catalog: Catalog) -> Outcome:
-    """A file sent outside a form: kept for the request the customer opens next."""
+    """A file sent outside a form: kept for the request the customer opens next.
+
+    A voice note or a video sent alone is a message the assistant cannot
+    read, not a document for a request: the customer is asked to write it
+    instead (inside a form, the form keeps it as an attachment).
+    """
+    references = [a for a in turn.metadata.get("attachments") or () if isinstance(a, Mapping)]
+    media = {_media_kind(a) for a in references}
+    if references and media <= {"audio", "video"}:
+        return {}, [Say("utter_audio_not_heard" if "audio" in media else "utter_video_not_seen")]
     attachments, says = attachments_in(turn, slots, catalog)
     if attachments is None:
         return {}, [Say("utter_attachment_missing")]
     return {ATTACHMENT: attachments}, says + [Say("utter_attachment_kept")]
+
+
+def _media_kind(reference: Mapping[str, Any]) -> str:
+    """ "audio", "video" or "" (a document or an image) by the stored content type."""
+    kind = str(reference.get("content_type") or "").split("/", 1)[0].strip().lower()
+    return kind if kind in ("audio", "video") else ""
 
 
 # Up to this many words, a message naming a retired option's field is ambiguous.

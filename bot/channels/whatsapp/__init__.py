@@ -7,7 +7,8 @@ project's ``AttachmentStore``, turns buttons into numbered lists (WhatsApp
 has no buttons) and talks to Twilio's REST API with aiohttp.
 
 One module per job: ``config`` (credentials.yml, parsed once), ``incoming``
-(the webhook's fields), ``replies`` (bodies and numbered choices),
+(the webhook's fields), ``kinds`` (locations, contact cards and stickers,
+answered in Spanish), ``replies`` (bodies and numbered choices),
 ``output`` (sending), ``channel`` (the webhook). credentials.yml names
 ``bot.channels.whatsapp.WhatsAppInput``.
 """

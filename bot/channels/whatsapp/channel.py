@@ -6,6 +6,7 @@ Webhook: ``POST /webhooks/whatsapp/webhook``; health: ``GET /webhooks/whatsapp/`
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
 import logging
 from contextlib import asynccontextmanager
@@ -30,6 +31,7 @@ from bot.channels.http import FileTooLarge, LoopSession, capped_download
 from bot.channels.identity import WHATSAPP_PREFIX
 from bot.channels.whatsapp.config import REQUIRED_CREDENTIALS, WhatsAppConfig
 from bot.channels.whatsapp.incoming import Incoming, form_params, sender_phone
+from bot.channels.whatsapp.kinds import LOCATION_ANSWER, screen_media
 from bot.channels.whatsapp.output import CHANNEL_NAME, Recent, WhatsAppOutput
 from bot.channels.whatsapp.replies import button_payload, choose_button
 from bot.privacy import mask_sender
@@ -197,6 +199,14 @@ class WhatsAppInput(InputChannel):
         self, incoming: Incoming, agent: Any, on_new_message: Callable[[UserMessage], Awaitable[Any]]
     ) -> None:
         output = self.get_output_channel()
+        if incoming.is_location:
+            # Its Body, if any, is the place's name or address: not words for the NLU.
+            await output.send_text_message(incoming.sender, LOCATION_ANSWER)
+            return
+        screened = screen_media(incoming.media, incoming.message_type)
+        for answer in screened.answers:
+            await output.send_text_message(incoming.sender, answer)
+        incoming = dataclasses.replace(incoming, media=screened.files)
         files = await self.receive_media(incoming)
         for refused in files.refusals:
             await output.send_text_message(incoming.sender, refused)

@@ -23,6 +23,8 @@ class Incoming:
     message_sid: str
     profile_name: str
     media: list[tuple[str, str]] = field(default_factory=list)  # (url, declared content type)
+    message_type: str = ""  # Twilio's MessageType ("text", "audio", "document"...), when sent
+    is_location: bool = False  # a shared location (Latitude and Longitude)
 
     @classmethod
     def from_params(cls, params: RequestParameters) -> "Incoming":
@@ -41,6 +43,8 @@ class Incoming:
             message_sid=params.get("MessageSid") or params.get("SmsMessageSid") or "",
             profile_name=params.get("ProfileName") or "",
             media=media,
+            message_type=params.get("MessageType") or "",
+            is_location=bool(params.get("Latitude") and params.get("Longitude")),
         )
 
     def media_name(self, index: int, declared: str) -> str:
