@@ -273,7 +273,12 @@ def credentials(microsoft: FakeMicrosoft, **overrides: str) -> dict[str, str]:
 
 @pytest.fixture
 def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """This test's own data folder and tickets database (the welcome and address tables live there).
+
+    A session's running servers (tests/conftest.py) leave their TICKETS_DB_URL in the environment.
+    """
     monkeypatch.setenv("BOT_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("TICKETS_DB_URL", raising=False)
     return tmp_path
 
 
