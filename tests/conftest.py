@@ -231,6 +231,7 @@ def assistant(model_path: Path, tmp_path_factory: pytest.TempPathFactory, backen
             "TWILIO_AUTH_TOKEN": TOKEN,
             "TWILIO_WHATSAPP_NUMBER": "whatsapp:+14155238886",
             "TWILIO_API_URL": twilio.api_url,
+            "WHATSAPP_CONTENT_API_URL": twilio.content_url,
             "WHATSAPP_PUBLIC_URL": f"http://127.0.0.1:{rasa_port}/webhooks/whatsapp/webhook",
             # Mail on, to a real SMTP server on loopback (plain: it has no certificate).
             "SMTP_HOST": "127.0.0.1",

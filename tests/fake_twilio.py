@@ -12,6 +12,17 @@ text to a number that has not written within 24 hours
 (``customer_wrote``) is accepted and then fails with 63016 on the message,
 which is how Twilio reports it; ``window_answer = "request"`` refuses the
 request itself with 63016 instead.
+
+The Content API runs on its own loopback server (``content_url``), like
+Twilio's own host: it creates ``twilio/quick-reply`` and
+``twilio/list-picker`` contents after checking them as Twilio documents
+(400 with Twilio's error JSON otherwise), lists and fetches them, counts
+creations and can be scripted to fail (``content_script``, or
+``content_outage`` for every request). The Messages API then refuses a
+``ContentSid`` it does not know (21655): neither created here nor an
+approved template (``approved``); for a known one it records what the
+customer sees (``shown``). ``tap`` builds the signed webhook of a
+customer tapping a button or a list row.
 """
 
 from __future__ import annotations
@@ -28,12 +39,18 @@ from typing import Any, Callable, Optional
 
 import aiohttp
 from aiohttp import web
+from twilio.request_validator import RequestValidator
 
 SID = "AC" + "0" * 32
 TOKEN = "token-de-pruebas"
 WINDOW_SECONDS = 24 * 3600
 CONTENT_SID = re.compile(r"^HX[0-9a-fA-F]{32}$")
 OUTSIDE_WINDOW = 63016
+# The approved template every fake account has (the follow-up worker's, outside the window).
+APPROVED_TEMPLATE_SID = "HX" + "ab12" * 8
+QUICK_REPLY = "twilio/quick-reply"
+LIST_PICKER = "twilio/list-picker"
+SESSION_TYPES = (QUICK_REPLY, LIST_PICKER)  # only inside the 24-hour window, never approved
 OUTSIDE_WINDOW_MESSAGE = (
     "Failed to send freeform message because you are outside the allowed window. "
     "If you are using WhatsApp, please use a Message Template."
@@ -75,6 +92,14 @@ class FakeTwilio:
     enforce_window: bool = False
     window_answer: str = "status"  # "status": 63016 on the message (Twilio's way); "request": on the POST
     inbound: dict[str, float] = field(default_factory=dict)  # "whatsapp:+57…" -> when the customer last wrote
+    content_url: str = ""
+    contents: dict[str, dict[str, Any]] = field(default_factory=dict)  # created contents by Content SID
+    content_requests: list[dict[str, Any]] = field(default_factory=list)  # every create request's JSON
+    content_auth: list[Optional[str]] = field(default_factory=list)
+    content_script: list[tuple[int, dict[str, str], dict[str, Any]]] = field(default_factory=list)
+    content_outage: Optional[tuple[int, dict[str, str], dict[str, Any]]] = None  # answered to every request
+    content_delay: float = 0.0  # seconds each create takes (two servers racing)
+    approved: set[str] = field(default_factory=lambda: {APPROVED_TEMPLATE_SID})
 
     def reset(self) -> None:
         for items in (self.messages, self.message_auth, self.message_peers, self.script):
@@ -89,6 +114,51 @@ class FakeTwilio:
         self.media.clear()
         self.stream_done.clear()
         self.stream_sent = 0
+        for kept in (self.contents, self.content_requests, self.content_auth, self.content_script):
+            kept.clear()
+        self.content_outage = None
+        self.content_delay = 0.0
+        self.approved = {APPROVED_TEMPLATE_SID}
+
+    # -- what the customer sees
+    @property
+    def creations(self) -> int:
+        """How many contents the Content API created."""
+        return len(self.contents)
+
+    def content_of(self, message: dict[str, Any]) -> Optional[tuple[str, dict[str, Any]]]:
+        """(type, data) of the interactive content a message request carried, if any."""
+        content = self.contents.get(str(message.get("ContentSid") or ""))
+        if content is None:
+            return None
+        kind, data = next(iter(content["types"].items()))
+        return kind, data
+
+    def shown(self, message: dict[str, Any]) -> str:
+        """The text the customer sees for a message request: its Body, or an interactive message's body and options."""
+        found = self.content_of(message)
+        if found is None:
+            return str(message.get("Body") or "")
+        kind, data = found
+        if kind == QUICK_REPLY:
+            options = [f"[{action['title']}]" for action in data["actions"]]
+        else:
+            options = [f"[{data['button']}]"] + [f"- {row['item']}: {row['description']}" for row in data["items"]]
+        return "\n".join([data["body"], *options])
+
+    def shown_to(self, address: str, after: int = 0) -> list[str]:
+        return [self.shown(m) for m in self.messages[after:] if m.get("To") == address]
+
+    def options_to(self, address: str) -> list[tuple[str, str, str]]:
+        """(kind, id, title) of the options of the last interactive message sent to ``address``."""
+        for message in reversed(self.messages):
+            found = self.content_of(message) if message.get("To") == address else None
+            if found is not None:
+                kind, data = found
+                if kind == QUICK_REPLY:
+                    return [("button", a["id"], a["title"]) for a in data["actions"]]
+                return [("list", row["id"], row["item"]) for row in data["items"]]
+        return []
 
     def bodies(self) -> list[str]:
         return [m.get("Body", "") for m in self.messages]
@@ -141,18 +211,19 @@ class FakeTwilio:
         return web.json_response(self._create(message), status=201)
 
     def _outside_window(self, message: dict[str, Any]) -> bool:
-        """Free text (no template) to a WhatsApp customer who has not written within 24 hours."""
+        """Free text or a session content (no approved template) to a WhatsApp customer silent for 24 hours."""
         to = str(message.get("To") or "")
-        free_text = not message.get("ContentSid")
+        free_text = not message.get("ContentSid") or str(message.get("ContentSid")) in self.contents
         return self.enforce_window and free_text and to.startswith("whatsapp:") and not self.window_open(to)
 
-    @staticmethod
-    def _refusal(message: dict[str, Any]) -> Optional[web.Response]:
+    def _refusal(self, message: dict[str, Any]) -> Optional[web.Response]:
         """Twilio's own checks of a message request, with its error codes."""
         content_sid, variables = message.get("ContentSid"), message.get("ContentVariables")
         if variables is not None and not content_sid:
             return _error(21654, "ContentSid Required")
         if content_sid is not None and not CONTENT_SID.match(str(content_sid)):
+            return _error(21655, "The ContentSid is Invalid")
+        if content_sid is not None and content_sid not in self.contents and content_sid not in self.approved:
             return _error(21655, "The ContentSid is Invalid")
         if variables is not None:
             try:
@@ -178,12 +249,59 @@ class FakeTwilio:
             "body": message.get("Body") or "",
             "content_sid": message.get("ContentSid"),
             "content_variables": message.get("ContentVariables"),
+            "shown": self.shown(message),
             "status": "failed" if refused else "delivered",
             "error_code": OUTSIDE_WINDOW if refused else None,
             "error_message": OUTSIDE_WINDOW_MESSAGE if refused else None,
         }
         self.resources[sid] = resource
         return {**resource, "status": "queued", "error_code": None, "error_message": None}
+
+    # -- the Content API
+    async def create_content(self, request: web.Request) -> web.Response:
+        self.content_auth.append(request.headers.get("Authorization"))
+        if not self._authorized(request):
+            return _error(20003, "Authenticate", 401)
+        try:
+            definition = await request.json()
+        except ValueError:
+            return _error(20001, "Invalid JSON body")
+        self.content_requests.append(definition)
+        if self.content_delay:
+            await asyncio.sleep(self.content_delay)
+        scripted = self.content_script.pop(0) if self.content_script else self.content_outage
+        if scripted is not None:
+            status, headers, body = scripted
+            return web.json_response(body, status=status, headers=headers)
+        problem = content_problem(definition)
+        if problem:
+            return _error(20001, problem)
+        sid = "HX" + uuid.uuid4().hex
+        resource = {
+            "sid": sid,
+            "account_sid": SID,
+            "friendly_name": definition.get("friendly_name"),
+            "language": definition.get("language"),
+            "variables": definition.get("variables") or {},
+            "types": definition["types"],
+            "url": f"{self.content_url}/v1/Content/{sid}",
+            "date_created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        self.contents[sid] = resource
+        return web.json_response(resource, status=201)
+
+    async def list_contents(self, request: web.Request) -> web.Response:
+        if not self._authorized(request):
+            return _error(20003, "Authenticate", 401)
+        return web.json_response({"contents": list(self.contents.values()), "meta": {"page": 0, "key": "contents"}})
+
+    async def fetch_content(self, request: web.Request) -> web.Response:
+        if not self._authorized(request):
+            return _error(20003, "Authenticate", 401)
+        content = self.contents.get(request.match_info["sid"])
+        if content is None:
+            return _error(20404, "The requested resource was not found", 404)
+        return web.json_response(content)
 
     async def fetch_message(self, request: web.Request) -> web.Response:
         if not self._authorized(request):
@@ -237,6 +355,85 @@ class FakeTwilio:
         return web.Response(body=media.data, content_type=media.content_type)
 
 
+def _units(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _text_problem(data: dict[str, Any], key: str, limit: int, where: str) -> Optional[str]:
+    value = data.get(key)
+    if not isinstance(value, str) or not value.strip():
+        return f"{where}: '{key}' is required"
+    if _units(value) > limit:
+        return f"{where}: '{key}' exceeds the maximum length of {limit} characters"
+    return None
+
+
+def content_problem(definition: Any) -> Optional[str]:
+    """What Twilio would refuse in a create request (WhatsApp's in-session limits), or None."""
+    if not isinstance(definition, dict) or not isinstance(definition.get("types"), dict) or not definition["types"]:
+        return "Types are required"
+    if not definition.get("language"):
+        return "Language is required"
+    for kind, data in definition["types"].items():
+        if not isinstance(data, dict):
+            return f"{kind}: invalid type definition"
+        problem = _text_problem(data, "body", 1024, kind)
+        if problem:
+            return problem
+        if kind == QUICK_REPLY:
+            actions = data.get("actions")
+            if not isinstance(actions, list) or not 1 <= len(actions) <= 10:
+                return f"{kind}: between 1 and 10 actions are required"
+            for action in actions:
+                problem = _text_problem(action, "title", 20, kind) or _text_problem(action, "id", 200, kind)
+                if problem:
+                    return problem
+        elif kind == LIST_PICKER:
+            items = data.get("items")
+            problem = _text_problem(data, "button", 20, kind)
+            if problem:
+                return problem
+            if not isinstance(items, list) or not 1 <= len(items) <= 10:
+                return f"{kind}: between 1 and 10 items are required"
+            for item in items:
+                problem = (
+                    _text_problem(item, "item", 24, kind)
+                    or _text_problem(item, "id", 200, kind)
+                    or _text_problem(item, "description", 72, kind)
+                )
+                if problem:
+                    return problem
+        elif kind != "twilio/text":
+            return f"{kind}: content type not supported by this fake"
+    return None
+
+
+def tap(
+    webhook_url: str,
+    sender: str,
+    option: tuple[str, str, str],
+    to: str = "whatsapp:+14155238886",
+    token: str = TOKEN,
+) -> tuple[dict[str, str], dict[str, str]]:
+    """The form and headers of Twilio's webhook when ``sender`` taps ``option`` ((kind, id, title)), signed."""
+    kind, option_id, title = option
+    params = {
+        "From": sender,
+        "To": to,
+        "Body": title,
+        "ProfileName": "Ana",
+        "MessageSid": "SM" + uuid.uuid4().hex,
+        "NumMedia": "0",
+        "MessageType": "interactive" if kind == "list" else "button",
+    }
+    if kind == "list":
+        params.update({"ListId": option_id, "ListTitle": title})
+    else:
+        params.update({"ButtonPayload": option_id, "ButtonText": title})
+    headers = {"X-Twilio-Signature": RequestValidator(token).compute_signature(webhook_url, params)}
+    return params, headers
+
+
 def start_fake_twilio() -> tuple["FakeTwilio", Callable[[], None]]:
     """Start the fake; returns it and a function that stops it."""
     fake = FakeTwilio()
@@ -261,8 +458,13 @@ def start_fake_twilio() -> tuple["FakeTwilio", Callable[[], None]]:
         api.router.add_get("/2010-04-01/Accounts/{sid}/Messages/{msg}.json", fake.fetch_message)
         storage = web.Application()
         storage.router.add_get("/storage/{name}", fake.serve_storage)
+        content = web.Application()
+        content.router.add_post("/v1/Content", fake.create_content)
+        content.router.add_get("/v1/Content", fake.list_contents)
+        content.router.add_get("/v1/Content/{sid}", fake.fetch_content)
         fake.api_url = await serve(api)
         fake.storage_url = await serve(storage)
+        fake.content_url = await serve(content)
 
     asyncio.run_coroutine_threadsafe(start(), loop).result(10)
 

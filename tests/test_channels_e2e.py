@@ -47,17 +47,17 @@ def post_whatsapp(assistant: RunningAssistant, sender: str, body: str = "", medi
 
 
 def replies_to(assistant: RunningAssistant, customer: str, after: int, containing: str) -> str:
-    """Outgoing WhatsApp bodies for ``customer`` since index ``after``, once one contains the words."""
+    """What ``customer`` saw since message ``after`` (texts, and reply buttons or lists), once it has the words."""
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        bodies = [m.get("Body", "") for m in assistant.twilio.messages[after:] if m.get("To") == customer]
+        bodies = assistant.twilio.shown_to(customer, after)
         if any(containing in b for b in bodies):
             return "\n".join(bodies)
         time.sleep(0.2)
-    raise AssertionError(f"sin respuesta con «{containing}»: {[m.get('Body') for m in assistant.twilio.messages[after:]]}")
+    raise AssertionError(f"sin respuesta con «{containing}»: {assistant.twilio.shown_to(customer, after)}")
 
 
-def test_whatsapp_customer_gets_a_ticket_with_media_and_numbered_choices(assistant: RunningAssistant) -> None:
+def test_whatsapp_customer_gets_a_ticket_with_media_and_a_typed_choice(assistant: RunningAssistant) -> None:
     customer = f"whatsapp:+57300{uuid.uuid4().int % 10_000_000:07d}"
     e164 = customer.split(":")[1]
     assistant.twilio.media["pantallazo"] = Media(PNG, "image/png")
@@ -75,11 +75,11 @@ def test_whatsapp_customer_gets_a_ticket_with_media_and_numbered_choices(assista
     mark = len(assistant.twilio.messages)
     post_whatsapp(assistant, customer, "ana@empresa.com")
     summary = replies_to(assistant, customer, mark, "Revisa tu solicitud")
-    assert "1. Enviar" in summary and "2. Corregir" in summary and "3. Cancelar" in summary
+    assert "[Enviar]\n[Corregir]\n[Cancelar]" in summary  # WhatsApp's reply buttons (Content API)
     assert "+57 300" in summary  # the WhatsApp number, shown for confirmation
 
     mark = len(assistant.twilio.messages)
-    post_whatsapp(assistant, customer, "1")  # answered by number, mapped to the button's payload
+    post_whatsapp(assistant, customer, "1")  # typed, not tapped: still mapped to the first button's payload
     done = replies_to(assistant, customer, mark, "Creé tu solicitud")
     key = done.split("Creé tu solicitud ")[1].split(" ")[0]
     ticket = assistant.store.get(key)

@@ -373,7 +373,9 @@ def test_a_proactive_message_reaches_the_customers_own_1_1_chat(
     assert "Laura (soporte) escribió" in sent["text"] and sent["textFormat"] == "markdown"
 
 
-def test_csat_buttons_go_as_the_hero_card_the_teams_output_builds(microsoft: FakeMicrosoft, book: AddressBook) -> None:
+def test_csat_buttons_go_as_the_adaptive_card_the_teams_output_builds(
+    microsoft: FakeMicrosoft, book: AddressBook
+) -> None:
     reference = ConversationReference.from_activity(activity_for(microsoft.base))
     book.seen(TEAMS_CUSTOMER, "teams", reference)
     push = teams_push(microsoft, book)
@@ -382,9 +384,12 @@ def test_csat_buttons_go_as_the_hero_card_the_teams_output_builds(microsoft: Fak
     assert run(push, lambda: push.send(TEAMS_CUSTOMER, notice)) == "proactive"
     [sent] = microsoft.activities
     [card] = sent["attachments"]
-    assert card["contentType"] == "application/vnd.microsoft.card.hero"
-    payloads = [b["value"]["payload"] for b in card["content"]["buttons"]]
+    assert card["contentType"] == "application/vnd.microsoft.card.adaptive"
+    assert len(notice.buttons) == 5  # the ratings 1 to 5: five buttons, no list
+    payloads = [a["data"]["msteams"]["value"]["payload"] for a in card["content"]["actions"]]
     assert payloads == [b.payload for b in notice.buttons]
+    assert sent["conversation"] == {"id": "a:conv;1", "tenantId": TENANT}  # still a proactive message
+    assert all(f"{n}. " in sent["summary"] for n in range(1, 6))  # clients without cards see the options
 
 
 def test_a_group_chat_never_becomes_where_the_customers_news_go(

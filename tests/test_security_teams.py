@@ -444,3 +444,48 @@ def test_a_message_without_a_usable_sender_id_is_refused(
     reply = bot.post(activity_for(microsoft.base, **{"from": sender}), token=token_for(key, microsoft.base))
     assert reply.status == 400
     assert nothing_happened(bot, microsoft)
+
+
+# ------------------------------------------------------- card submits (Adaptive Cards)
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ({"payload": {"intent": "menu"}}, ["hola"]),
+        ({"choice": ["/menu"]}, ["hola"]),
+        ({"choice": 42}, ["hola"]),
+        ({"choice": None}, ["hola"]),
+        ({"choice": {"payload": "/menu"}}, ["hola"]),
+        ({"choice": "   "}, ["hola"]),
+        ({"choice": "/" + "a" * 100_000}, ["hola"]),  # over the cap: ignored whole, never cut
+        ({"payload": "/affirm", "choice": "/deny"}, ["hola"]),  # two different payloads: neither
+        ({"payload": "/menu", "choice": "/menu"}, ["/menu"]),
+        ({"choice": "/menu", "extra": {"deep": [1, 2, 3]}}, ["/menu"]),
+        ("{no es json", ["hola"]),
+        ("{\"choice\": " + "[" * 994 + "]" * 994 + "}", ["hola"]),  # as deep as fits the size cap
+        ('{"payload": "/menu"}', ["/menu"]),
+        ([{"payload": "/menu"}], ["hola"]),
+        (12.5, ["hola"]),
+    ],
+    ids=[
+        "payload object", "choice list", "choice number", "choice null", "choice object", "choice blank",
+        "choice huge", "conflict", "same twice", "extra fields", "broken json text", "deep json text",
+        "json text", "list", "number",
+    ],
+)
+def test_hostile_card_submits_never_get_a_5xx_nor_a_guessed_payload(
+    value: Any, expected: list[str], bot: Harness, microsoft: FakeMicrosoft, key: SigningKey
+) -> None:
+    reply = bot.post(activity_for(microsoft.base, text="hola", value=value), token=token_for(key, microsoft.base))
+    assert reply.status == 200
+    assert [m.text for m in bot.rasa.messages] == expected
+
+
+def test_an_empty_list_submit_reaches_nobody_and_is_logged(
+    bot: Harness, microsoft: FakeMicrosoft, key: SigningKey, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An old client that ignores isRequired submits no choice: nothing to process, and the log says why."""
+    with caplog.at_level(logging.INFO, logger="bot.channels.teams"):
+        empty = activity_for(microsoft.base, text="", value={"choice": ""})
+        reply = bot.post(empty, token=token_for(key, microsoft.base))
+    assert reply.status == 200 and bot.rasa.messages == [] and microsoft.activities == []
+    assert "empty 'choice'" in caplog.text

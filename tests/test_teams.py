@@ -36,7 +36,7 @@ from bot.attachments import AttachmentPolicy, AttachmentStore
 from bot.catalog import Catalog
 from bot.channels import teams
 from bot.channels.common import CREDENTIALS_FILE, MAX_MESSAGE_CHARS, TOO_LONG, DisabledChannel, credential_variables
-from bot.channels.teams import FILE_DOWNLOAD_INFO, HERO_CARD, TeamsConfig, TeamsInput
+from bot.channels.teams import ADAPTIVE_CARD, FILE_DOWNLOAD_INFO, TeamsConfig, TeamsInput
 from bot.channels.teams import config as teams_config
 from bot.settings import PROJECT_ROOT
 
@@ -517,8 +517,9 @@ def test_installing_the_app_gets_the_greeting_through_rasa_once(
     assert (welcome.text, welcome.sender_id, welcome.input_channel) == ("/greet", "teams:29:user-1", "teams")
     [sent] = microsoft.activities
     assert sent["_conversation"] == "a:conv;1"
-    assert sent["attachments"][0]["contentType"] == HERO_CARD
-    assert [b["value"]["payload"] for b in sent["attachments"][0]["content"]["buttons"]] == ["/menu"]
+    assert sent["attachments"][0]["contentType"] == ADAPTIVE_CARD
+    actions = sent["attachments"][0]["content"]["actions"]
+    assert [a["data"]["msteams"]["value"]["payload"] for a in actions] == ["/menu"]
     address = stored_address(bot)  # kept like a message's, for the follow-up worker
     assert address is not None and address.reference.conversation_id == "a:conv;1"
 
@@ -561,26 +562,35 @@ def test_a_failed_welcome_is_tried_again_on_the_next_update(
     assert len(microsoft.activities) == 1
 
 
-def test_buttons_become_hero_cards_with_message_back_actions(bot: Harness, microsoft: FakeMicrosoft, key: SigningKey) -> None:
-    buttons = [{"title": f"Opción {n} – ñ", "payload": f'/inform{{"item":"op{n}"}}'} for n in range(1, 8)]
-    buttons[0] = {"title": "Gestión de archivos", "payload": CHOOSE}
+def test_buttons_become_an_adaptive_card_with_message_back_submits(
+    bot: Harness, microsoft: FakeMicrosoft, key: SigningKey
+) -> None:
+    buttons = [{"title": "Gestión de archivos", "payload": CHOOSE}, {"title": "Opción 2 – ñ", "payload": "/deny"}]
     answer_with(bot, {"text": "¿Qué necesitas?\nElige una opción:", "buttons": buttons})
     bot.post(activity_for(microsoft.base), token=token_for(key, microsoft.base))
 
     [sent] = microsoft.activities
-    cards = sent["attachments"]
-    assert [c["contentType"] for c in cards] == [HERO_CARD, HERO_CARD]  # Teams shows six buttons per card
-    assert cards[0]["content"]["text"] == "¿Qué necesitas?<br>Elige una opción:"
-    actions = [a for c in cards for a in c["content"]["buttons"]]
-    assert [len(c["content"]["buttons"]) for c in cards] == [6, 1]
-    assert actions[0] == {
-        "type": "messageBack",
+    [card] = sent["attachments"]
+    assert card["contentType"] == ADAPTIVE_CARD
+    content = card["content"]
+    assert [(b["type"], b["text"], b["wrap"]) for b in content["body"]] == [
+        ("TextBlock", "¿Qué necesitas?", True),
+        ("TextBlock", "Elige una opción:", True),
+    ]
+    assert content["actions"][0] == {
+        "type": "Action.Submit",
         "title": "Gestión de archivos",
-        "displayText": "Gestión de archivos",
-        "text": "Gestión de archivos",
-        "value": {"payload": CHOOSE},
+        "data": {
+            "msteams": {
+                "type": "messageBack",
+                "displayText": "Gestión de archivos",
+                "text": "Gestión de archivos",
+                "value": {"payload": CHOOSE},
+            }
+        },
     }
-    assert [a["value"]["payload"] for a in actions] == [b["payload"] for b in buttons]
+    assert [a["data"]["msteams"]["value"]["payload"] for a in content["actions"]] == [CHOOSE, "/deny"]
+    assert sent["summary"] == content["fallbackText"]
 
 
 def test_a_button_click_sends_its_payload_to_rasa(bot: Harness, microsoft: FakeMicrosoft, key: SigningKey) -> None:
@@ -739,8 +749,9 @@ def test_credentials_file_block_loads_the_channel(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("TEAMS_APP_ID", APP_ID)
     monkeypatch.setenv("TEAMS_APP_PASSWORD", APP_PASSWORD)
     monkeypatch.setenv("TEAMS_TENANT_ID", TENANT)
-    for name in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_WHATSAPP_NUMBER", "TWILIO_API_URL", "WHATSAPP_PUBLIC_URL"):
-        monkeypatch.setenv(name, "")
+    for name in credential_variables():  # the other channels' variables (WhatsApp's...), blank as the launcher sets them
+        if not name.startswith("TEAMS_"):
+            monkeypatch.setenv(name, "")
     block = read_config_file(PROJECT_ROOT / "credentials.yml")["bot.channels.teams.TeamsInput"]
 
     channel = _create_single_channel("bot.channels.teams.TeamsInput", block)

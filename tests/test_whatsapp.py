@@ -82,10 +82,11 @@ class FakeRasa:
         return [m.text for m in self.messages]
 
 
-def from_credentials(api_url: str, public_url: str = PUBLIC_URL) -> WhatsAppInput:
+def from_credentials(api_url: str, public_url: str = PUBLIC_URL, content_api_url: str = "") -> WhatsAppInput:
     """The channel as Rasa builds it from credentials.yml (settings from the environment)."""
     credentials = {"account_sid": SID, "auth_token": TOKEN, "whatsapp_number": BOT_NUMBER}
-    built = WhatsAppInput.from_credentials({**credentials, "api_url": api_url, "public_url": public_url})
+    urls = {"api_url": api_url, "public_url": public_url, "content_api_url": content_api_url}
+    built = WhatsAppInput.from_credentials({**credentials, **urls})
     assert isinstance(built, WhatsAppInput)
     return built
 
@@ -98,7 +99,7 @@ def output_to(api_url: str) -> WhatsAppOutput:
 def channel(fake_twilio: FakeTwilio, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> WhatsAppInput:
     monkeypatch.setenv("BOT_DATA_DIR", str(tmp_path))
     monkeypatch.setattr(WhatsAppOutput, "backoff_base", 0.01)
-    return from_credentials(fake_twilio.api_url)
+    return from_credentials(fake_twilio.api_url, content_api_url=fake_twilio.content_url)
 
 
 def make_app(channel: Any, rasa: FakeRasa, agent: Any = None) -> Sanic:
@@ -348,8 +349,14 @@ def test_client_error_is_not_retried(fake_twilio: FakeTwilio, caplog: pytest.Log
 
 # --------------------------------------------------------------- buttons
 def test_buttons_become_a_numbered_list_and_a_number_selects_the_payload(
-    channel: WhatsAppInput, fake_twilio: FakeTwilio
+    fake_twilio: FakeTwilio, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """With interactive messages off (WHATSAPP_INTERACTIVE=false) buttons are the numbered text they always were."""
+    monkeypatch.setenv("BOT_DATA_DIR", str(tmp_path))
+    credentials = {"account_sid": SID, "auth_token": TOKEN, "whatsapp_number": BOT_NUMBER, "interactive": "false"}
+    channel = WhatsAppInput.from_credentials(
+        {**credentials, "api_url": fake_twilio.api_url, "public_url": PUBLIC_URL, "content_api_url": "x"}
+    )
     rasa = FakeRasa()
     app = make_app(channel, rasa)
     rasa.replies = [{"text": "¿Sobre qué es tu solicitud?", "buttons": BUTTONS}]
@@ -360,6 +367,7 @@ def test_buttons_become_a_numbered_list_and_a_number_selects_the_payload(
         f"¿Sobre qué es tu solicitud?\n\n1. Pagos en línea\n2. Gestión de usuarios\n3. Reportes\n\n{CHOICE_HINT}"
     )
     assert CHOICE_HINT == "Responde con el número o el nombre de la opción."
+    assert fake_twilio.content_requests == []
 
     rasa.replies = [{"text": "¿Qué reporte?", "buttons": BUTTONS}]
     post(app, twilio_params("2"))

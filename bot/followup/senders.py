@@ -21,6 +21,7 @@ from bot.channels.teams.output import CHANNEL_NAME as TEAMS
 from bot.channels.teams.push import TeamsPush
 from bot.channels.whatsapp.config import REQUIRED_CREDENTIALS as WHATSAPP_REQUIRED
 from bot.channels.whatsapp.config import WhatsAppConfig
+from bot.channels.whatsapp.content import Contents
 from bot.channels.whatsapp.output import CHANNEL_NAME as WHATSAPP
 from bot.channels.whatsapp.push import WhatsAppPush
 from bot.followup.customer_delivery import CustomerDelivery
@@ -42,11 +43,13 @@ def build_senders(settings: Settings) -> dict[str, Sender]:
 
     whatsapp = followup.whatsapp.as_credentials()
     missing = missing_credentials(whatsapp, WHATSAPP_REQUIRED)
-    senders[WHATSAPP] = (
-        _unconfigured("WhatsApp", missing, WHATSAPP_VARIABLES)
-        if missing
-        else WhatsAppPush(WhatsAppConfig.from_credentials(whatsapp), addresses, followup.whatsapp_content_sid)
-    )
+    if missing:
+        senders[WHATSAPP] = _unconfigured("WhatsApp", missing, WHATSAPP_VARIABLES)
+    else:
+        twilio = WhatsAppConfig.from_credentials(whatsapp)
+        # The same contents table as the channel's: a list the chat created is reused by the worker, and back.
+        contents = Contents.from_config(twilio, settings.tickets_db_url)
+        senders[WHATSAPP] = WhatsAppPush(twilio, addresses, followup.whatsapp_content_sid, contents=contents)
 
     teams = followup.teams.as_credentials()
     missing = missing_credentials(teams, TEAMS_REQUIRED)

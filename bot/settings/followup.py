@@ -28,6 +28,8 @@ WHATSAPP_VARIABLES = {
     "whatsapp_number": "TWILIO_WHATSAPP_NUMBER",
     "api_url": "TWILIO_API_URL",
     "public_url": "WHATSAPP_PUBLIC_URL",
+    "content_api_url": "WHATSAPP_CONTENT_API_URL",
+    "interactive": "WHATSAPP_INTERACTIVE",
 }
 TEAMS_VARIABLES = {
     "app_id": "TEAMS_APP_ID",
@@ -47,6 +49,8 @@ class TwilioCredentials:
     whatsapp_number: str = ""
     api_url: str = ""
     public_url: str = ""
+    content_api_url: str = ""
+    interactive: str = ""  # blank or true: buttons as WhatsApp reply buttons and lists
 
     @classmethod
     def from_env(cls, env: Env) -> "TwilioCredentials":

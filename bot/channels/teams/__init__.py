@@ -20,13 +20,15 @@ another channel.
 One module per job: ``hosts`` (allow-lists), ``config`` (credentials.yml and
 the host settings), ``auth`` (the incoming JWT and what it does not vouch
 for), ``activity`` (reading an activity), ``connector`` (token, replies,
-downloads), ``output`` (replies as activities and cards), ``channel`` (the
-webhook). credentials.yml names ``bot.channels.teams.TeamsInput``.
+downloads), ``cards`` (buttons as Adaptive Cards), ``output`` (replies as
+activities), ``channel`` (the webhook). credentials.yml names
+``bot.channels.teams.TeamsInput``.
 """
 
 from bot.channels.http import UntrustedUrl
 from bot.channels.teams.activity import FILE_DOWNLOAD_INFO, SENDER_PREFIX, ConversationReference
 from bot.channels.teams.auth import ActivityRefused, Unauthorized
+from bot.channels.teams.cards import ADAPTIVE_CARD, CHOICE_ID
 from bot.channels.teams.channel import TeamsInput
 from bot.channels.teams.config import TeamsConfig
 from bot.channels.teams.connector import MAX_REDIRECTS, SEND_ATTEMPTS, BotConnector, TokenError
@@ -35,6 +37,8 @@ from bot.channels.teams.output import HERO_CARD, TeamsOutput
 from bot.settings.teams import DOWNLOAD_HOSTS_ENV, SERVICE_HOSTS_ENV
 
 __all__ = [
+    "ADAPTIVE_CARD",
+    "CHOICE_ID",
     "DOWNLOAD_HOSTS_ENV",
     "FILE_DOWNLOAD_INFO",
     "HERO_CARD",

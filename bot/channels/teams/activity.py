@@ -6,6 +6,8 @@ another type, and nothing read here may raise on that.
 
 from __future__ import annotations
 
+import json
+import logging
 import mimetypes
 import re
 from dataclasses import dataclass
@@ -13,6 +15,9 @@ from typing import Any, Mapping, Optional
 from urllib.parse import quote
 
 from bot.channels.identity import TEAMS_PREFIX, valid_sender_id
+from bot.channels.teams.cards import CHOICE_ID
+
+logger = logging.getLogger(__name__)
 
 # Tracker keys of Teams customers: the channel's name, then Teams' user id.
 # Other channels refuse sender ids with this prefix (bot.channels.identity,
@@ -21,6 +26,9 @@ from bot.channels.identity import TEAMS_PREFIX, valid_sender_id
 SENDER_PREFIX = TEAMS_PREFIX
 MAX_SENDER_ID_CHARS = 200  # Teams ids are ~90 chars; trackers store 255
 FILE_DOWNLOAD_INFO = "application/vnd.microsoft.teams.file.download.info"
+# A card's payload is a Rasa intent with a few entities (~80 chars); a longer one is not ours and is
+# ignored whole (cutting it could make another valid payload).
+MAX_PAYLOAD_CHARS = 500
 
 _MENTION = re.compile(r"<at\b[^>]*>.*?</at>", re.IGNORECASE | re.DOTALL)
 _SPACES = re.compile(r"[ \t\u00a0]{2,}")
@@ -57,11 +65,54 @@ def sender_id(activity: Mapping[str, Any]) -> Optional[str]:
     return SENDER_PREFIX + raw
 
 
+def _submitted(value: Any) -> Mapping[str, Any]:
+    """A card submit's ``value``: an object, or (as Teams may pass ``messageBack`` values) its JSON text."""
+    if isinstance(value, str) and value.lstrip().startswith("{") and len(value) <= 4 * MAX_PAYLOAD_CHARS:
+        try:
+            value = json.loads(value)
+        except (ValueError, RecursionError):  # RecursionError: nesting deeper than Python's stack
+            return {}
+    return mapping(value)
+
+
+def _payload_field(value: Mapping[str, Any], key: str) -> Optional[str]:
+    """One field of a submit as a payload, or None when it is missing, not text, empty or oversized."""
+    if key not in value:
+        return None
+    field = value[key]
+    if not isinstance(field, str):
+        logger.warning("Teams card submit ignored: %r is a %s, not text.", key, type(field).__name__)
+        return None
+    field = field.strip()
+    if not field:
+        logger.info("Teams card submit with an empty %r (nothing chosen).", key)
+        return None
+    if len(field) > MAX_PAYLOAD_CHARS:
+        logger.warning("Teams card submit ignored: %r has %d characters.", key, len(field))
+        return None
+    return field
+
+
+def card_payload(activity: Mapping[str, Any]) -> Optional[str]:
+    """The payload a card sent: a button's ``value.payload`` or the choice set's ``value.choice``.
+
+    Customer-controlled like typed text, and trusted as much (both reach
+    Rasa); a submit that names two different payloads is refused, never
+    resolved by guessing which one the customer meant.
+    """
+    value = _submitted(activity.get("value"))
+    button, choice = _payload_field(value, "payload"), _payload_field(value, CHOICE_ID)
+    if button and choice and button != choice:
+        logger.warning("Teams card submit ignored: a button payload and a list choice that differ.")
+        return None
+    return button or choice
+
+
 def incoming_text(activity: Mapping[str, Any]) -> str:
-    """What Rasa reads: a clicked button's payload, else the typed text without @mentions."""
-    value = activity.get("value")
-    if isinstance(value, Mapping) and isinstance(value.get("payload"), str) and value["payload"].strip():
-        return value["payload"].strip()
+    """What Rasa reads: a clicked button's or chosen option's payload, else the typed text without @mentions."""
+    payload = card_payload(activity)
+    if payload:
+        return payload
     text = _MENTION.sub(" ", str(activity.get("text") or ""))
     return _SPACES.sub(" ", text).strip()
 

@@ -1,7 +1,11 @@
-"""The assistant's replies as Teams activities: markdown text, hero cards for buttons.
+"""The assistant's replies as Teams activities: markdown text, Adaptive Cards for buttons.
 
 A button's click must come back as its Rasa payload (``value.payload``),
-not as an empty message, which is what Rasa's own connector produced.
+not as an empty message, which is what Rasa's own connector produced; the
+cards themselves are built in ``cards.py``. Carousels (``send_elements``) and
+images stay hero cards: Teams lays hero cards out as a carousel with their
+images, and nothing is chosen from them but their buttons, which send the
+same ``value.payload``.
 """
 
 from __future__ import annotations
@@ -13,12 +17,13 @@ from typing import Any, Iterable, Mapping, Optional, Text
 from rasa.core.channels.channel import OutputChannel
 
 from bot.channels.teams.activity import ConversationReference
+from bot.channels.teams.cards import buttons_message, https_url, is_link
 from bot.channels.teams.connector import BotConnector
 
 CHANNEL_NAME = "teams"
 HERO_CARD = "application/vnd.microsoft.card.hero"
-# Teams shows at most six buttons on a hero card; longer menus become several cards.
-MAX_CARD_BUTTONS = 6
+# Teams shows at most six buttons on a hero card; a carousel element's longer list becomes several cards.
+MAX_HERO_BUTTONS = 6
 
 _NEWLINES = re.compile(r"\s*\n\s*")
 
@@ -37,18 +42,20 @@ def card_text(text: str) -> str:
     return "<br>".join(html.escape(line, quote=False) for line in text.strip().splitlines())
 
 
-def card_action(button: Mapping[str, Any]) -> dict[str, Any]:
-    """A Rasa button as a Teams action whose click sends the payload back to Rasa."""
+def card_action(button: Mapping[str, Any]) -> Optional[dict[str, Any]]:
+    """A Rasa button as a hero card action whose click sends the payload back to Rasa (None: a non-https link)."""
     title = str(button.get("title") or button.get("payload") or "")
-    if button.get("url") or button.get("type") == "web_url":
-        return {"type": "openUrl", "title": title, "value": button.get("url") or button.get("payload")}
+    if is_link(button):
+        url = https_url(button.get("url") or button.get("payload"))
+        return {"type": "openUrl", "title": title, "value": url} if url else None
     payload = str(button.get("payload") or title)
     return {"type": "messageBack", "title": title, "displayText": title, "text": title, "value": {"payload": payload}}
 
 
 def hero_cards(text: Optional[str], buttons: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    actions = [card_action(b) for b in buttons]
-    chunks = [actions[i : i + MAX_CARD_BUTTONS] for i in range(0, len(actions), MAX_CARD_BUTTONS)] or [[]]
+    """Hero cards for a carousel element: its text and buttons, six buttons a card."""
+    actions = [action for action in map(card_action, buttons) if action is not None]
+    chunks = [actions[i : i + MAX_HERO_BUTTONS] for i in range(0, len(actions), MAX_HERO_BUTTONS)] or [[]]
     cards = []
     for index, chunk in enumerate(chunks):
         content: dict[str, Any] = {"buttons": chunk}
@@ -90,7 +97,7 @@ class TeamsOutput(OutputChannel):
     async def send_text_with_buttons(
         self, recipient_id: Text, text: Text, buttons: list[dict[str, Any]], **kwargs: Any
     ) -> None:
-        await self.send_activity(self.activity(attachmentLayout="list", attachments=hero_cards(text, buttons)))
+        await self.send_activity(self.activity(**buttons_message(text, buttons)))
 
     async def send_image_url(self, recipient_id: Text, image: Text, **kwargs: Any) -> None:
         card = {"contentType": HERO_CARD, "content": {"images": [{"url": image}]}}

@@ -17,9 +17,10 @@ from bot.channels.addresses import AddressBook, AddressError
 from bot.channels.http import UntrustedUrl
 from bot.channels.push import PushFailed, failure_of
 from bot.channels.teams.activity import ConversationReference
+from bot.channels.teams.cards import buttons_message
 from bot.channels.teams.connector import BotConnector, TokenError
 from bot.channels.teams.hosts import host_of
-from bot.channels.teams.output import TeamsOutput, hero_cards, markdown_text
+from bot.channels.teams.output import TeamsOutput, markdown_text
 from bot.dialogue.notices import Notice
 from bot.privacy import mask_sender
 
@@ -33,11 +34,11 @@ NO_REFERENCE = (
 
 
 def proactive_activity(output: TeamsOutput, notice: Notice) -> dict[str, Any]:
-    """The notice as the Teams output words replies: markdown text, or a hero card with its buttons."""
+    """The notice as the Teams output words replies: markdown text, or an Adaptive Card with its buttons."""
     reference = output.reference
     if notice.buttons:
         buttons = [{"title": b.title, "payload": b.payload} for b in notice.buttons]
-        activity = output.activity(attachmentLayout="list", attachments=hero_cards(notice.text, buttons))
+        activity = output.activity(**buttons_message(notice.text, buttons))
     else:
         activity = output.activity(text=markdown_text(notice.text), textFormat="markdown")
     if reference.tenant_id:

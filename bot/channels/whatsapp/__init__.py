@@ -3,13 +3,16 @@
 Rasa's connector rewrites "¡" as "@", ignores media, trusts any caller and
 sends with Twilio's blocking client. This one checks Twilio's signature,
 keeps the text exactly as the customer wrote it, stores media in the
-project's ``AttachmentStore``, turns buttons into numbered lists (WhatsApp
-has no buttons) and talks to Twilio's REST API with aiohttp.
+project's ``AttachmentStore``, sends buttons as WhatsApp's reply buttons
+or lists (Twilio's Content API; numbered text when they cannot go) and
+talks to Twilio's REST API with aiohttp.
 
 One module per job: ``config`` (credentials.yml, parsed once), ``incoming``
 (the webhook's fields), ``kinds`` (locations, contact cards and stickers,
 answered in Spanish), ``replies`` (bodies and numbered choices),
-``output`` (sending), ``channel`` (the webhook). credentials.yml names
+``interactive`` (buttons as reply buttons or a list, taps mapped back),
+``content`` (the Content API and its shared cache), ``output`` (sending),
+``channel`` (the webhook). credentials.yml names
 ``bot.channels.whatsapp.WhatsAppInput``.
 """
 

@@ -30,7 +30,9 @@ from bot.channels.files import ReceivedFiles, message_text, too_large
 from bot.channels.http import FileTooLarge, LoopSession, capped_download
 from bot.channels.identity import WHATSAPP_PREFIX
 from bot.channels.whatsapp.config import REQUIRED_CREDENTIALS, WhatsAppConfig
+from bot.channels.whatsapp.content import Contents
 from bot.channels.whatsapp.incoming import Incoming, form_params, sender_phone
+from bot.channels.whatsapp.interactive import payload_for
 from bot.channels.whatsapp.kinds import LOCATION_ANSWER, screen_media
 from bot.channels.whatsapp.output import CHANNEL_NAME, Recent, WhatsAppOutput
 from bot.channels.whatsapp.replies import button_payload, choose_button
@@ -40,6 +42,8 @@ from bot.settings import Settings
 logger = logging.getLogger(__name__)
 
 DOWNLOAD_FAILED = "No pude recibir tu archivo. Por favor, envíalo de nuevo."
+# Bot messages (latest first) whose buttons a tap may still answer: a customer may scroll up and tap.
+TAP_REACH = 5
 
 
 class _SenderTurn:
@@ -67,7 +71,9 @@ class WhatsAppInput(InputChannel):
         settings = Settings.from_env()
         store = AttachmentStore.from_settings(catalog, settings)
         addresses = AddressBook(settings.tickets_db_url)
-        return cls(WhatsAppConfig.from_credentials(credentials or {}), store, catalog.country_ids, addresses)
+        config = WhatsAppConfig.from_credentials(credentials or {})
+        contents = Contents.from_config(config, settings.tickets_db_url)
+        return cls(config, store, catalog.country_ids, addresses, contents)
 
     def __init__(
         self,
@@ -75,13 +81,17 @@ class WhatsAppInput(InputChannel):
         attachment_store: AttachmentStore,
         served_countries: Sequence[str],
         addresses: Optional[AddressBook] = None,
+        contents: Optional[Contents] = None,
     ) -> None:
         """``served_countries``: the catalog's; a sender's number elsewhere is not given to the form.
 
         ``addresses``: where each customer's last message is noted, so the
         follow-up worker knows whether WhatsApp's 24-hour window is open.
+        ``contents``: the interactive messages' contents; None sends buttons
+        as numbered text.
         """
         self.config = config
+        self.contents = contents
         self.inbound = InboundNotes(addresses)
         self.attachment_store = attachment_store
         self.served_countries = tuple(served_countries)
@@ -101,7 +111,7 @@ class WhatsAppInput(InputChannel):
         return self.config.public_url
 
     def get_output_channel(self) -> WhatsAppOutput:
-        return WhatsAppOutput(self.config, self.http, sent_buttons=self._sent_buttons)
+        return WhatsAppOutput(self.config, self.http, sent_buttons=self._sent_buttons, contents=self.contents)
 
     # -------------------------------------------------------------- webhook
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
@@ -130,6 +140,8 @@ class WhatsAppInput(InputChannel):
         @hook.listener("after_server_stop")
         async def close_session(*_: Any) -> None:
             await self.http.close()
+            if self.contents is not None:
+                await self.contents.close()
             self.inbound.close()
 
         return hook
@@ -211,11 +223,14 @@ class WhatsAppInput(InputChannel):
         for refused in files.refusals:
             await output.send_text_message(incoming.sender, refused)
 
-        text, refusal = screen_message(incoming.body)
+        text, refusal = screen_message(incoming.body or incoming.tap_title)
         if refusal:
             await output.send_text_message(incoming.sender, refusal)
             return
-        if text.strip():
+        tapped = await self.tapped_payload(incoming.sender, incoming.tap_id, agent) if incoming.tap_id else None
+        if tapped is not None:
+            text = tapped
+        elif text.strip():
             text = await self.translate_choice(incoming.sender, text, agent)
         text = message_text(text, files.stored)
         if not text:
@@ -248,29 +263,60 @@ class WhatsAppInput(InputChannel):
         chosen = choose_button(text, buttons)
         return button_payload(chosen) if chosen else text
 
+    async def tapped_payload(self, sender: str, tap_id: str, agent: Any) -> Optional[str]:
+        """The payload of the option a tap names, if this conversation was offered it; None otherwise.
+
+        The id comes from the customer's side: an id that matches no button
+        offered here is never used as a payload (its title is read as text).
+        """
+        offers = await self.recent_offers(sender, agent, TAP_REACH)
+        payload = payload_for(tap_id, offers)
+        if payload is None:
+            logger.info("WhatsApp: a tap of %s matches no option offered; read as text", mask_sender(sender))
+        return payload
+
     async def last_buttons(self, sender: str, agent: Any) -> Optional[List[Dict[str, Any]]]:
         """Buttons of the conversation's last bot message, from the shared tracker store.
 
         The tracker store is shared by every server, whereas this process's own
         record only knows what this process sent.
         """
+        offers = await self.recent_offers(sender, agent, 1)
+        return offers[0] if offers else None
+
+    async def recent_offers(self, sender: str, agent: Any, reach: int) -> List[List[Dict[str, Any]]]:
+        """The buttons of the conversation's last ``reach`` bot messages that had some, latest first.
+
+        Only bot messages count; ``reach`` = 1 is the last bot message's, or
+        nothing when it had none.
+        """
         store = getattr(agent, "tracker_store", None)
         if store is None:
-            return self._sent_buttons.get(sender)
+            own = self._sent_buttons.get(sender)
+            return [own] if own else []
         try:
             tracker = store.retrieve(sender)
             if inspect.isawaitable(tracker):
                 tracker = await tracker
         except Exception:  # noqa: BLE001 - fall back rather than lose the message
             logger.exception("WhatsApp: could not read the tracker of %s", mask_sender(sender))
-            return self._sent_buttons.get(sender)
+            own = self._sent_buttons.get(sender)
+            return [own] if own else []
         if tracker is None:
-            return None
+            return []
+        offers: List[List[Dict[str, Any]]] = []
+        seen = 0
         for event in reversed(list(tracker.events)):
-            if isinstance(event, BotUttered):
-                data = event.data or {}
-                return data.get("buttons") or data.get("quick_replies") or None
-        return None
+            if not isinstance(event, BotUttered):
+                continue
+            data = event.data or {}
+            buttons = data.get("buttons") or data.get("quick_replies")
+            if buttons:
+                offers.append(list(buttons))
+            seen += 1
+            if seen >= reach:
+                break
+        return offers
 
     # ---------------------------------------------------------------- media
     async def receive_media(self, incoming: Incoming) -> ReceivedFiles:

@@ -25,6 +25,10 @@ class Incoming:
     media: list[tuple[str, str]] = field(default_factory=list)  # (url, declared content type)
     message_type: str = ""  # Twilio's MessageType ("text", "audio", "document"...), when sent
     is_location: bool = False  # a shared location (Latitude and Longitude)
+    # A tap on reply buttons (ButtonPayload, ButtonText) or a list's row (ListId, ListTitle): the option's id
+    # and title as the customer's side sent them; the id is only a claim until matched to what was offered.
+    tap_id: str = ""
+    tap_title: str = ""
 
     @classmethod
     def from_params(cls, params: RequestParameters) -> "Incoming":
@@ -45,6 +49,8 @@ class Incoming:
             media=media,
             message_type=params.get("MessageType") or "",
             is_location=bool(params.get("Latitude") and params.get("Longitude")),
+            tap_id=(params.get("ButtonPayload") or params.get("ListId") or "").strip(),
+            tap_title=params.get("ButtonText") or params.get("ListTitle") or "",
         )
 
     def media_name(self, index: int, declared: str) -> str:

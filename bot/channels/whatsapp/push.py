@@ -7,7 +7,9 @@ read from the address book (the channel notes every inbound message), with
 a safety margin. Twilio accepts a free-text message before WhatsApp judges
 it: a closed window shows up afterwards as error 63016 on the message itself
 (or, should Twilio answer so, on the request), so the first message is
-checked and, on 63016, the template goes instead.
+checked and, on 63016, the template goes instead. Inside the window, a
+notice's buttons go as WhatsApp's reply buttons or list when the worker has
+the contents (the same renderer and cache as the conversation).
 """
 
 from __future__ import annotations
@@ -26,8 +28,10 @@ from bot.channels.http import Delivery, LoopSession, Sleep, post_with_retries
 from bot.channels.identity import owning_channel
 from bot.channels.push import PushFailed, failure_of
 from bot.channels.whatsapp.config import WhatsAppConfig
-from bot.channels.whatsapp.output import CHANNEL_NAME, twilio_error
-from bot.channels.whatsapp.replies import numbered_choices, split_body
+from bot.channels.whatsapp.content import Contents
+from bot.channels.whatsapp.interactive import render
+from bot.channels.whatsapp.output import CHANNEL_NAME, refused_for_content
+from bot.channels.whatsapp.replies import numbered_choices, split_body, twilio_error
 from bot.dialogue.notices import Notice
 from bot.http_retry import RetryPolicy
 from bot.privacy import mask_sender
@@ -62,6 +66,10 @@ class _OutsideWindow(Exception):
     """WhatsApp refused free text: the customer-service window is closed (63016)."""
 
 
+class _ContentRefused(Exception):
+    """Twilio refused an interactive message for its content: the numbered text goes instead."""
+
+
 def _message_sid(body: str) -> str:
     try:
         answer = json.loads(body)
@@ -94,8 +102,11 @@ class WhatsAppPush:
         retries: RetryPolicy = PUSH_RETRIES,
         clock: Callable[[], datetime] = now,
         sleep: Sleep = asyncio.sleep,
+        contents: Optional[Contents] = None,
     ) -> None:
+        """``contents``: for buttons as WhatsApp's reply buttons or list inside the window; None: numbered text."""
         self.config = config
+        self.contents = contents
         self.addresses = addresses
         self.content_sid = content_sid
         self.http = http if http is not None else LoopSession()
@@ -133,14 +144,37 @@ class WhatsAppPush:
 
     async def close(self) -> None:
         await self.http.close()
+        if self.contents is not None:
+            await self.contents.close()
 
     # ------------------------------------------------------------- sending
     async def _send_text(self, to: str, notice: Notice) -> None:
         text = numbered_choices(notice.text, _choices(notice)) if notice.buttons else notice.text
-        for index, part in enumerate(split_body(text)):
-            sid = await self._create(to, [("Body", part)])
-            if index == 0:  # one look is enough: every part shares the window
-                await self._confirm(sid, to)
+        if notice.buttons and self.contents is not None:
+            rendered = render(notice.text, _choices(notice))
+            sid = await self.contents.sid_for(rendered.content) if rendered.content is not None else None
+            if sid:
+                try:
+                    await self._send_parts(to, [*rendered.lead], [("ContentSid", sid)])
+                    return
+                except _ContentRefused as refused:
+                    logger.warning("WhatsApp: %s; the notice goes as numbered text", refused)
+                    text = rendered.fallback if rendered.lead else text
+        await self._send_parts(to, split_body(text))
+
+    async def _send_parts(self, to: str, bodies: list[str], last: Optional[list[tuple[str, str]]] = None) -> None:
+        """Each body, then ``last`` (an interactive message); the first message's verdict is awaited."""
+        messages = [[("Body", body)] for body in bodies] + ([last] if last else [])
+        for index, fields in enumerate(messages):
+            interactive = fields[0][0] == "ContentSid"
+            sid = await self._create(to, fields)
+            if index == 0 or interactive:  # one look is enough for the window; WhatsApp judges a content itself
+                try:
+                    await self._confirm(sid, to)
+                except PushFailed as failed:
+                    if not interactive:
+                        raise
+                    raise _ContentRefused(str(failed)) from None
 
     async def _send_template(self, to: str, notice: Notice) -> str:
         if not self.content_sid:
@@ -180,6 +214,12 @@ class WhatsAppPush:
         error = twilio_error(delivery.detail)
         if str(error.get("code")) == OUTSIDE_WINDOW:
             raise _OutsideWindow()
+        if fields[0][0] == "ContentSid" and fields[0][1] != self.content_sid and refused_for_content(delivery):
+            if str(error.get("code")) == "21655" and self.contents is not None:
+                await self.contents.forget(fields[0][1])
+            raise _ContentRefused(
+                f"Twilio refused the interactive message ({_refusal(error.get('code'), error.get('message'))})"
+            )
         raise failure_of(
             delivery, "Twilio no aceptó el mensaje de WhatsApp", _refusal(error.get("code"), error.get("message"))
         )

@@ -7,6 +7,7 @@ name) is read back as the button's payload.
 
 from __future__ import annotations
 
+import json
 from typing import Any, Dict, Iterable, List, Optional
 
 from bot.text import contains_phrase, normalize
@@ -16,9 +17,22 @@ MAX_BODY = 1600
 CHOICE_HINT = "Responde con el número o el nombre de la opción."
 
 
+def twilio_error(detail: str) -> dict[str, Any]:
+    """Twilio's error code and message out of a refusal's body (JSON), or the body's start."""
+    try:
+        body = json.loads(detail)
+    except ValueError:
+        return {"code": None, "message": detail[:300]}
+    return body if isinstance(body, dict) else {"code": None, "message": str(body)[:300]}
+
+
 # ------------------------------------------------------------ body splitting
-def _units(text: str) -> int:
+def utf16_units(text: str) -> int:
+    """Length as Twilio and WhatsApp count it (an emoji outside the BMP counts twice)."""
     return len(text.encode("utf-16-le")) // 2
+
+
+_units = utf16_units
 
 
 def _hard_cut(text: str, limit: int) -> list[str]:
