@@ -20,7 +20,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 export SQLALCHEMY_SILENCE_UBER_WARNING ?= 1
 export RASA_TELEMETRY_ENABLED ?= false
 
-.PHONY: help install sync train run lint test clean bench-nlu bench-load bench-followup teams-app
+.PHONY: help install sync train run lint test clean bench-nlu bench-load bench-followup teams-app bench-kb
 
 help:
 	@echo "make run    instala, entrena si hace falta y arranca el asistente (Ctrl-C para detener)"
@@ -30,6 +30,7 @@ help:
 	@echo "make bench-nlu  mide el NLU en el conjunto de evaluación frente al pipeline por defecto de Rasa"
 	@echo "make bench-load mide mensajes/s y latencias con 10 y 200 clientes a la vez, frente a /model/parse"
 	@echo "make bench-followup mide la latencia de 200 avisos (webhook de JSM → WhatsApp), frente al envío directo"
+	@echo "make bench-kb   mide la búsqueda de artículos (recall@3, MRR, latencia) frente a una búsqueda por palabras"
 	@echo "make teams-app  genera results/teams-app/soporte-ecollect.zip para cargar la aplicación en Teams (TEAMS_APP_ID)"
 	@echo "make clean  borra el entorno, los modelos y los datos locales"
 
@@ -86,6 +87,11 @@ bench-load: $(MODEL) $(WIDGET_DEPS)
 # No model needed: the web server and the follow-up worker against local fakes of JSM, Twilio and Rasa's API.
 bench-followup: $(STAMP)
 	$(PY) -m bot bench followup
+
+# No model, no servers: the knowledge base's search on held-out questions (the shipped articles,
+# and a synthetic base in the fake JSM), beside a plain keyword baseline.
+bench-kb: $(STAMP)
+	$(PY) -m bot.bench_kb
 
 # The Teams app package (manifest.json + icons), validated against the pinned schema; needs TEAMS_APP_ID.
 teams-app: $(STAMP)

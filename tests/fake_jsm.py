@@ -17,8 +17,10 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import socket
 import threading
+import unicodedata
 import urllib.error
 import urllib.request
 import uuid
@@ -75,6 +77,18 @@ def paged(values: list[Any], request: web.Request, link: str, page_size: int = 5
     }
 
 
+def _kb_words(text: str) -> set[str]:
+    folded = "".join(c for c in unicodedata.normalize("NFKD", text.lower()) if not unicodedata.combining(c))
+    words = set()
+    for word in re.findall(r"[a-z0-9]+", folded):
+        if len(word) > 4 and word.endswith("es"):
+            word = word[:-2]
+        elif len(word) > 3 and word.endswith("s"):
+            word = word[:-1]
+        words.add(word)
+    return words
+
+
 def error(status: int, message: str) -> web.Response:
     return web.json_response(
         {"errorMessage": message, "i18nErrorMessage": {"i18nKey": "sd.error", "parameters": []}}, status=status
@@ -103,6 +117,8 @@ class FakeJsm:
     events: list[dict[str, Any]] = field(default_factory=list)  # webhook bodies, as Jira Cloud would post them
     page_size: int = 50  # JSM caps pages; smaller values exercise the client's paging
     lock: threading.Lock = field(default_factory=threading.Lock)
+    kb_articles: list[dict[str, Any]] = field(default_factory=list)  # the linked Confluence space's pages
+    kb_delay: float = 0.0  # seconds every knowledge-base search takes (a slow site), besides scripted answers
 
     def __post_init__(self) -> None:
         self.users[AGENT] = {
@@ -118,6 +134,15 @@ class FakeJsm:
     def script(self, method: str, route: str, *answers: Scripted) -> None:
         """Queue answers for ``method route`` (route as declared, e.g. /rest/servicedeskapi/request)."""
         self.scripts.setdefault((method, route), []).extend(answers)
+
+    def add_article(
+        self, title: str, excerpt: str = "", body: str = "", page_id: Optional[str] = None
+    ) -> dict[str, Any]:
+        """A page of the knowledge base linked to the desk; ``body`` is searched, never returned (JSM links it)."""
+        page = page_id or str(8786177 + len(self.kb_articles))
+        article = {"title": title, "excerpt": excerpt, "body": body, "pageId": page}
+        self.kb_articles.append(article)
+        return article
 
     def add_user(self, email: str, display_name: str = "", customer: bool = True) -> str:
         account = f"qm:{len(self.users) + 1:04d}:{email.split('@')[0]}"
@@ -327,6 +352,36 @@ class FakeJsm:
         return web.json_response(
             {"requestTypeFields": self.fields[type_id], "canRaiseOnBehalfOf": True, "canAddRequestParticipants": True}
         )
+
+    # -- knowledge base (Confluence pages linked to the desk)
+    async def kb_articles_search(self, request: web.Request) -> web.Response:
+        """Pages sharing a word with the query, most shared words first, as ``ArticleDTO``s.
+
+        Words compare lower case, accents folded and a final «s»/«es» dropped
+        (Confluence's search folds plurals, not Spanish verb forms).
+        """
+        if (missing := self._desk(request)) is not None:
+            return missing
+        if "query" not in request.query or request.query.get("highlight") not in ("true", "false"):
+            return error(400, "The query and highlight parameters are required.")
+        if self.kb_delay:
+            await asyncio.sleep(self.kb_delay)
+        wanted, api = _kb_words(request.query["query"]), "/rest/servicedeskapi"
+        ranked = []
+        for position, page in enumerate(self.kb_articles):
+            shared = len(wanted & _kb_words(f"{page['title']} {page['excerpt']} {page['body']}"))
+            if shared:
+                ranked.append((-shared, position, page))
+        ranked.sort(key=lambda entry: entry[:2])
+        values = [
+            {
+                "title": page["title"], "excerpt": page["excerpt"],
+                "source": {"type": "confluence", "pageId": page["pageId"], "spaceKey": "MDA"},
+                "content": {"iframeSrc": f"{self.base_url}{api}/knowledgebase/article/view/{page['pageId']}"},
+            }
+            for _, _, page in ranked
+        ]
+        return web.json_response(paged(values, request, f"{self.base_url}{request.path}", self.page_size))
 
     # -- customers
     async def desk_customers_list(self, request: web.Request) -> web.Response:
@@ -539,6 +594,7 @@ class FakeJsm:
         add.add_get(api + "/servicedesk/{desk}/requesttype", self.list_request_types)
         add.add_get(api + "/servicedesk/{desk}/requesttype/{type}/field", self.request_type_fields)
         add.add_get(api + "/servicedesk/{desk}/customer", self.desk_customers_list)
+        add.add_get(api + "/servicedesk/{desk}/knowledgebase/article", self.kb_articles_search)
         add.add_post(api + "/servicedesk/{desk}/customer", self.add_desk_customers)
         add.add_post(api + "/servicedesk/{desk}/attachTemporaryFile", self.attach_temporary_file)
         add.add_post(api + "/customer", self.create_customer)

@@ -28,15 +28,19 @@ LEVELS: dict[str, int] = {
     "bot.dialogue": 1, "bot.attachments": 1, "bot.mail": 1, "bot.thread": 1,
     "bot.thread.model": 1,  # what a thread message is: recorded by the thread, worded by the dialogue
     "bot.tickets.model": 1,  # what a ticket is: built by the dialogue, stored by the tickets room
+    "bot.kb.model": 1,  # what an article and a search hit are: found by the knowledge base, offered by the dialogue
     "bot.tickets": 2, "bot.channels": 2, "bot.rasa_ext": 2, "bot.stores": 2, "bot.transcripts": 2,
     "bot.nlu_components": 2,
+    "bot.kb": 2,  # the knowledge base: embedded Markdown articles and JSM's, one search
     "bot.web": 3, "bot.review": 3, "actions": 3, "bot.followup": 3,
     "bot.services": 4, "bot.action_server": 4, "bot.launcher": 4, "bot.cli": 4, "bot.bench_load": 4, "bot.nlu_eval": 4,
     "bot.sync": 4, "bot.__main__": 4, "bot.rasa_runtime": 4, "bot.bench_followup": 4,
+    "bot.bench_kb": 4,
 }
 # Same-level rooms that may import each other, and why.
 ALLOWED = {
     ("bot.dialogue", "bot.tickets.model"),  # the dialogue builds the ticket it confirms
+    ("bot.dialogue", "bot.kb.model"),  # the dialogue offers the articles the knowledge base found
     ("bot.thread", "bot.tickets.model"),  # the customer's answers carry attachments like tickets do
     ("bot.thread.model", "bot.tickets.model"),  # likewise
     ("bot.thread", "bot.thread.model"),  # the thread stores the messages its model describes

@@ -20,6 +20,7 @@ from typing import Optional
 from bot.settings import env as read
 from bot.settings.env import Env, SettingError
 from bot.settings.followup import FollowupSettings
+from bot.settings.kb import KbSettings
 from bot.settings.mail import MailConfigError, MailSettings
 from bot.settings.review import ReviewSettings
 from bot.settings.runtime import RuntimeSettings, StoresSettings
@@ -79,6 +80,7 @@ class Settings:
     teams: TeamsHostSettings = field(default_factory=TeamsHostSettings)
     runtime: RuntimeSettings = field(default_factory=RuntimeSettings)
     followup: FollowupSettings = field(default_factory=FollowupSettings)
+    kb: KbSettings = field(default_factory=KbSettings)
 
     def __post_init__(self) -> None:
         # Kept in step with data_dir and rasa_api_token, also after dataclasses.replace().
@@ -117,6 +119,7 @@ class Settings:
             teams=TeamsHostSettings.from_env(env),
             runtime=RuntimeSettings.from_env(env),
             followup=FollowupSettings.from_env(env),
+            kb=KbSettings.from_env(env),
         )
 
     @property
