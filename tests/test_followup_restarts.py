@@ -92,7 +92,7 @@ def reply(assistant: RunningAssistant, key: str, text: str) -> None:
 
 def sent_to(assistant: RunningAssistant, customer: str, after: int) -> list[str]:
     """Every WhatsApp body Twilio was asked to send to ``customer`` since index ``after``."""
-    return [str(m.get("Body") or "") for m in list(assistant.twilio.messages)[after:] if m.get("To") == customer]
+    return assistant.twilio.shown_to(customer, after)
 
 
 def thread_json(assistant: RunningAssistant, key: str) -> list[dict[str, Any]]:
@@ -253,10 +253,12 @@ def test_resolved_then_the_survey_reach_whatsapp_once_in_order_and_the_answer_re
     status, question = thread.messages(key)
     assert (status.kind, status.body, question.kind) == (STATUS, "Resuelta", CSAT)
     bodies = sent_to(assistant, customer, mark)
-    assert len(bodies) == 2, bodies
+    # The survey: its ticket line as text, then the question as a list (shared content, no ticket key in it).
+    assert len(bodies) == 3, bodies
     assert bodies[0] == render(status, catalog.waiting_statuses).text
     assert "Tu solicitud cambió de estado: Resuelta." in bodies[0]
-    assert "¿Cómo calificarías la ayuda que recibiste?" in bodies[1] and "5" in bodies[1] and key in bodies[1]
+    assert key in bodies[1]
+    assert "¿Cómo calificarías la ayuda que recibiste?" in bodies[2] and "5" in bodies[2] and key not in bodies[2]
     assert [m["kind"] for m in thread_json(assistant, key)] == [STATUS, CSAT]
 
     mark = len(assistant.twilio.messages)
