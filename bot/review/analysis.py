@@ -3,8 +3,8 @@
 Leads filter conversations by outcome ("abandoned mid-form for Pago en
 línea yesterday"), so each conversation is summarised once from Rasa's
 events: which request types it touched, which tickets it produced, whether
-the customer cancelled, gave up halfway, was redirected from a retired option,
-or was not understood.
+an article of the knowledge base solved it, the customer cancelled, gave up
+halfway, was redirected from a retired option, or was not understood.
 """
 
 from __future__ import annotations
@@ -25,15 +25,17 @@ ABANDON_AFTER = timedelta(minutes=ReviewSettings.abandon_minutes)
 
 # Outcomes, in the order that decides the main one.
 TICKET = "ticket"
+DEFLECTED = "resuelta_articulo"  # «Sí, esto me sirvió»: an article solved it, no ticket (slot kb_resolved)
 ABANDONED = "abandonada"
 CANCELLED = "cancelada"
 REDIRECTED = "redirigida"
 FALLBACK = "no_entendida"
 IN_PROGRESS = "en_curso"
 NO_REQUEST = "sin_solicitud"
-OUTCOME_ORDER = (TICKET, ABANDONED, CANCELLED, REDIRECTED, FALLBACK, IN_PROGRESS, NO_REQUEST)
+OUTCOME_ORDER = (TICKET, DEFLECTED, ABANDONED, CANCELLED, REDIRECTED, FALLBACK, IN_PROGRESS, NO_REQUEST)
 OUTCOME_LABELS = {
     TICKET: "Ticket creado",
+    DEFLECTED: "Resuelta con un artículo",
     ABANDONED: "Abandonada en el formulario",
     CANCELLED: "Cancelada",
     REDIRECTED: "Opción eliminada (redirigida)",
@@ -124,6 +126,9 @@ def summarize(
             elif name == "ticket_key" and value:
                 summary.tickets.append(str(value))
                 summary.outcomes.add(TICKET)
+                request_open = False
+            elif name == "kb_resolved" and value is True:
+                summary.outcomes.add(DEFLECTED)
                 request_open = False
             elif name == "redirected_from" and value:
                 summary.outcomes.add(REDIRECTED)

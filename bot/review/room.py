@@ -16,9 +16,12 @@ from typing import Optional, Protocol
 from sanic.request import Request
 
 from bot.catalog import Catalog
+from bot.kb.deflections import DeflectionLog
+from bot.kb.model import Article
 from bot.review import links
 from bot.review.accounts import Accounts
 from bot.review.db import engine_for
+from bot.review.deflection import DeflectionLookup
 from bot.review.index import ConversationIndex, review_zone
 from bot.review.labels import Labels
 from bot.review.proxies import TrustedProxies
@@ -50,6 +53,12 @@ class CsatLookup(Protocol):
     def answers(self, since: Optional[datetime] = None) -> list[CsatAnswer]: ...
 
 
+class ArticleLookup(Protocol):
+    """Where the articles page finds an article's title (the web server's knowledge base)."""
+
+    def get(self, article_id: str) -> Optional[Article]: ...
+
+
 @dataclass(frozen=True)
 class ReviewRoom:
     accounts: Accounts
@@ -62,6 +71,8 @@ class ReviewRoom:
     thread: ThreadLookup  # the tickets database's thread (bot/thread): what came after each ticket
     csat: CsatLookup
     secure_cookies: bool = False  # REVIEW_SECURE_COOKIES: Secure even when no proxy says HTTPS
+    deflections: Optional[DeflectionLookup] = None  # the knowledge base's offers, views and answers (tickets DB)
+    articles: Optional[ArticleLookup] = None  # titles for the articles page; without it the page shows ids
 
     @classmethod
     def build(
@@ -72,11 +83,14 @@ class ReviewRoom:
         proxies: TrustedProxies,
         thread: Optional[ThreadLookup] = None,
         csat: Optional[CsatLookup] = None,
+        deflections: Optional[DeflectionLookup] = None,
+        articles: Optional[ArticleLookup] = None,
     ) -> ReviewRoom:
         """Creates the review tables if missing and checks ``REVIEW_TIMEZONE``: a bad value stops the start.
 
         ``thread`` and ``csat`` may come from the web server, which also
-        records help-desk news; by default they read the tickets database.
+        records help-desk news; by default they, and ``deflections``, read
+        the tickets database.
         """
         engine = engine_for(settings.review_db_url)
         zone = review_zone(settings.review)
@@ -92,6 +106,8 @@ class ReviewRoom:
             thread=thread or TicketThread(settings.tickets_db_url),
             csat=csat or CsatBook(settings.tickets_db_url),
             secure_cookies=settings.review.secure_cookies,
+            deflections=deflections or DeflectionLog(settings.tickets_db_url),
+            articles=articles,
         )
 
     def existing_conversation(self, token: str) -> Optional[str]:

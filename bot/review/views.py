@@ -39,6 +39,8 @@ ACCESS_LABELS = {
     "exportar_transcripcion_json": "Exportó una transcripción (JSON)",
     "exportar_csat_csv": "Exportó las encuestas de satisfacción (CSV)",
     "exportar_csat_json": "Exportó las encuestas de satisfacción (JSON)",
+    "exportar_articulos_csv": "Exportó las cifras de artículos (CSV)",
+    "exportar_articulos_json": "Exportó las cifras de artículos (JSON)",
 }
 
 # Conversation mechanics a lead may also assign (a greeting misread as a request...).

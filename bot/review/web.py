@@ -9,15 +9,16 @@ two lines::
 
 Modules: ``auth`` (login, logout, the guard of every other page), ``pages``
 (list, transcript, ticket, overview), ``thread_pages`` (a ticket's thread,
-CSAT), ``exports`` (CSV and JSON), ``views`` (templates, masking, the words
-for codes), ``room`` (the services).
+CSAT), ``article_pages`` (the knowledge base's figures), ``exports`` (CSV
+and JSON), ``views`` (templates, masking, the words for codes), ``room``
+(the services).
 """
 
 from __future__ import annotations
 
 from sanic import Blueprint
 
-from bot.review import auth, exports, links, pages, thread_pages
+from bot.review import article_pages, auth, exports, links, pages, thread_pages
 
 
 def review_blueprint() -> Blueprint:
@@ -27,4 +28,5 @@ def review_blueprint() -> Blueprint:
     exports.register(bp)
     pages.register(bp)
     thread_pages.register(bp)
+    article_pages.register(bp)
     return bp

@@ -3,8 +3,9 @@
 Served on ``WEB_PORT`` by ``python -m bot web`` (started by ``make run``).
 The widget talks to Rasa's socket.io channel directly; this server only hands
 out the page and the script, receives attachments (``bot/web/uploads.py``),
-because Rasa's channels carry text, not files, and serves the review pages
-(``bot/review/``) on the same port.
+because Rasa's channels carry text, not files, serves the knowledge base's
+articles and counted links (``/ayuda``, bot/web/help_pages.py) and the review
+pages (``bot/review/``) on the same port.
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ from sanic.response import HTTPResponse
 
 from bot.attachments import sweep_periodically
 from bot.catalog import Catalog, get_catalog
+from bot.kb import KnowledgeBase
+from bot.kb.deflections import DeflectionLog
 from bot.review.web import review_blueprint
 from bot.settings import PROJECT_ROOT, Settings
 from bot.tickets import TicketStore
-from bot.web import jsm_webhook, uploads
+from bot.web import help_pages, jsm_webhook, uploads
 from bot.web.context import HERE, WebContext, web_context
 from bot.web.uploads import SESSION_INVALID
 
@@ -138,14 +141,17 @@ def create_app(
     name: str = "soporte_ecollect_web",
     *,
     tickets: Optional[TicketStore] = None,
+    knowledge: Optional[KnowledgeBase] = None,
+    deflections: Optional[DeflectionLog] = None,
 ) -> Sanic:
     """The web server over ``settings``; its services are built here, once (``app.ctx``: a ``WebContext``).
 
-    ``catalog`` and ``tickets`` may come from the composition root; by default
-    the packaged catalog and a ticket store on ``settings.tickets_db_url``.
+    ``catalog``, ``tickets``, ``knowledge`` and ``deflections`` may come from
+    the composition root; by default the packaged catalog, and a ticket store,
+    knowledge base and link log built from ``settings``.
     """
     catalog = catalog or get_catalog()
-    context = WebContext.build(settings, catalog, tickets)
+    context = WebContext.build(settings, catalog, tickets, knowledge, deflections)
     app = Sanic(name, ctx=context)
     app.config.REQUEST_MAX_SIZE = context.attachments.policy.max_bytes + 1024 * 1024  # multipart overhead
     app.register_listener(start_attachment_sweep, "after_server_start")
@@ -157,6 +163,7 @@ def create_app(
     app.add_route(socket_io, "/vendor/socket.io.min.js", methods=["GET"])
     app.add_route(health, "/salud", methods=["GET"])
     uploads.register(app)
+    help_pages.register(app)  # /ayuda: the knowledge base's articles and the counted links to them
     jsm_webhook.register(app)  # JSM's agents' comments and status changes (off without JSM_WEBHOOK_SECRET)
     # Transcript review for support leads (login required), same process and port.
     app.blueprint(review_blueprint())

@@ -2,8 +2,9 @@
 
 Built from the one ``Settings`` of the process: the attachment store, the
 signer of web chat sessions, the proxies believed about client addresses,
-the upload rate limit, the ticket store and the review app's services. No
-handler builds a service or reads the environment.
+the upload rate limit, the ticket store, the knowledge base with its log of
+followed links (the help pages) and the review app's services. No handler
+builds a service or reads the environment.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from sanic.request import Request
 from bot.attachments import AttachmentStore
 from bot.catalog import Catalog
 from bot.channels.web_session import SessionSigner
+from bot.kb import KnowledgeBase, build_knowledge_base
+from bot.kb.deflections import DeflectionLog
 from bot.review.proxies import TrustedProxies
 from bot.review.room import ReviewRoom
 from bot.settings import Settings
@@ -44,13 +47,24 @@ class WebContext:
     tickets: TicketStore
     review: ReviewRoom
     pages: Environment
+    knowledge: KnowledgeBase  # /ayuda: the embedded articles (JSM's are read on JSM's own site)
+    deflections: DeflectionLog  # /ayuda/v/<token>: counts a followed link, says where it goes
     attachment_sweep: Optional["asyncio.Task[Any]"] = None  # started with the server
     jsm_webhook: Optional[JsmWebhook] = None  # POST /webhooks/jsm; None (404) without JSM_WEBHOOK_SECRET
 
     @classmethod
-    def build(cls, settings: Settings, catalog: Catalog, tickets: Optional[TicketStore] = None) -> WebContext:
+    def build(
+        cls,
+        settings: Settings,
+        catalog: Catalog,
+        tickets: Optional[TicketStore] = None,
+        knowledge: Optional[KnowledgeBase] = None,
+        deflections: Optional[DeflectionLog] = None,
+    ) -> WebContext:
         """Every service of the web server, once; a REVIEW_TIMEZONE no zone database knows stops the start here."""
         tickets = tickets or build_ticket_store(settings, catalog)
+        knowledge = knowledge or build_knowledge_base(settings.kb, settings.tickets, catalog)
+        deflections = deflections or DeflectionLog(settings.tickets_db_url)
         # The review app's reading of PROXIES_COUNT, not app.config: that would also
         # change the scheme and host every other route believes.
         proxies = TrustedProxies(settings.web.proxies)
@@ -64,11 +78,13 @@ class WebContext:
             upload_rate=SlidingWindow(settings.web.uploads.rate_per_minute, 60.0),
             session_rate=SlidingWindow(settings.web.sessions_per_minute, 60.0),
             tickets=tickets,
-            review=ReviewRoom.build(settings, catalog, tickets, proxies),
+            review=ReviewRoom.build(settings, catalog, tickets, proxies, deflections=deflections, articles=knowledge),
             pages=Environment(
                 loader=FileSystemLoader(str(HERE / "templates")), autoescape=select_autoescape(["html", "xml"])
             ),
             jsm_webhook=build_jsm_webhook(settings, tickets),
+            knowledge=knowledge,
+            deflections=deflections,
         )
 
 
