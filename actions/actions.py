@@ -20,16 +20,17 @@ from dataclasses import dataclass
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Text, Tuple
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import ActiveLoop, EventType, SlotSet
+from rasa_sdk.events import ActiveLoop, EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from bot.catalog import Catalog
-from bot.dialogue import form, navigation, prompts, requests, status, submit
+from bot.dialogue import answers, articles, form, navigation, prompts, requests, status, submit
 from bot.dialogue.ports import (
     AttachmentResolver,
     HandoffDesk,
     HelpDeskThread,
+    Knowledge,
     LiveStatus,
     StatusMailer,
     TicketRepository,
@@ -54,6 +55,7 @@ class Services:
     postman: Optional[StatusMailer] = None
     handoff: Optional[HandoffDesk] = None  # «quiero hablar con una persona»: the tickets to flag
     thread: Optional[HelpDeskThread] = None  # after the ticket: answers to the agent, CSAT (actions/followup.py)
+    kb: Optional[Knowledge] = None  # the knowledge base's articles and their records (bot/dialogue/articles.py)
 
 
 def turn_of(tracker: Tracker, attachments: AttachmentResolver) -> Turn:
@@ -125,8 +127,12 @@ class ValidateTicketForm(ServedAction):
     action_name = f"validate_{FORM_NAME}"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
-        catalog, files = self.services.catalog, self.services.attachments
-        step = form.step(turn_of(tracker, files), tracker.slots, catalog, tracker.slots_to_validate(), files)
+        catalog, files, kb = self.services.catalog, self.services.attachments, self.services.kb
+        turn, candidates = turn_of(tracker, files), tracker.slots_to_validate()
+        # The knowledge base may take seconds (JSM): off the event loop, as the status lookup.
+        step = await asyncio.get_running_loop().run_in_executor(
+            None, form.step, turn, tracker.slots, catalog, candidates, files, kb
+        )
         if step.reject:
             return []  # not an answer: Rasa rejects the form and a rule takes the turn
         say(dispatcher, prompts.step_messages(step, tracker.slots, catalog))
@@ -140,8 +146,11 @@ class DialogueAction(ServedAction, ABC):
     """An action whose whole behaviour is one ``bot.dialogue`` call.
 
     Subclasses name the action and implement ``respond``; running it sends the
-    messages and returns the slot updates.
+    messages and returns the slot updates. ``blocking``: ``respond`` may wait
+    on a service (the knowledge base), so it runs on a worker thread.
     """
+
+    blocking = False
 
     @abstractmethod
     def respond(self, turn: Turn, tracker: Tracker) -> Outcome:
@@ -151,7 +160,10 @@ class DialogueAction(ServedAction, ABC):
         return []
 
     async def outcome(self, tracker: Tracker) -> Outcome:
-        return self.respond(turn_of(tracker, self.services.attachments), tracker)
+        turn = turn_of(tracker, self.services.attachments)
+        if self.blocking and self.services.kb is not None:
+            return await asyncio.get_running_loop().run_in_executor(None, self.respond, turn, tracker)
+        return self.respond(turn, tracker)
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
         updates, says = await self.outcome(tracker)
@@ -161,9 +173,21 @@ class DialogueAction(ServedAction, ABC):
 
 class ActionStartRequest(DialogueAction):
     action_name = "action_start_request"
+    blocking = True
 
     def respond(self, turn: Turn, tracker: Tracker) -> Outcome:
-        return requests.start_request(turn, tracker.slots, self.services.catalog)
+        catalog = self.services.catalog
+        if turn.intent != "affirm":  # «sí» accepts an offer; words asking how or what are a question
+            found = answers.answer_question(
+                turn, catalog, self.services.kb, catalog.request_type_for_intent(turn.intent)
+            )
+            if found is not None:
+                return found
+        return requests.start_request(turn, tracker.slots, catalog)
+
+    def extra_events(self, tracker: Tracker, updates: Mapping[str, Any]) -> List[EventType]:
+        # A question answered with articles opens no form: the rule's next step is skipped, the customer is waited for.
+        return [FollowupAction("action_listen")] if answers.answered(updates) else []
 
 
 class ActionRedirectRetired(DialogueAction):
@@ -173,11 +197,37 @@ class ActionRedirectRetired(DialogueAction):
         return requests.offer_redirect(turn, self.services.catalog)
 
 
+def _opened(updates: Mapping[str, Any]) -> List[EventType]:
+    """«No, sigo con la solicitud» to articles: the request the question was about opens its form."""
+    return [ActiveLoop(FORM_NAME)] if answers.opens_request(updates) else []
+
+
 class ActionDeclineOffer(DialogueAction):
     action_name = "action_decline_offer"
+    blocking = True
 
     def respond(self, turn: Turn, tracker: Tracker) -> Outcome:
-        return requests.decline_offer(tracker.slots, self.services.catalog)
+        s = self.services
+        declined = answers.verdict(turn, tracker.slots, s.catalog, s.kb, articles.DECLINED)
+        return declined or requests.decline_offer(tracker.slots, s.catalog)
+
+    def extra_events(self, tracker: Tracker, updates: Mapping[str, Any]) -> List[EventType]:
+        return _opened(updates)
+
+
+class ActionKbFeedback(DialogueAction):
+    """«Sí» (or a verdict button) outside a form: «me sirvió» to articles shown, else «¿algo más?»."""
+
+    action_name = "action_kb_feedback"
+    blocking = True
+
+    def respond(self, turn: Turn, tracker: Tracker) -> Outcome:
+        s = self.services
+        given = articles.read_verdict(turn) or articles.HELPFUL  # a plain «sí» to articles: they helped
+        return answers.verdict(turn, tracker.slots, s.catalog, s.kb, given) or ({}, [Say("utter_anything_else")])
+
+    def extra_events(self, tracker: Tracker, updates: Mapping[str, Any]) -> List[EventType]:
+        return _opened(updates)
 
 
 def _form_active(tracker: Tracker) -> bool:
@@ -186,12 +236,16 @@ def _form_active(tracker: Tracker) -> bool:
 
 class ActionCancelRequest(DialogueAction):
     action_name = "action_cancel_request"
+    blocking = True
 
     def respond(self, turn: Turn, tracker: Tracker) -> Outcome:
-        return requests.cancel(tracker.slots, _form_active(tracker), self.services.catalog)
+        s = self.services
+        # «Sigo con la solicitud» reads as «cancel» to the NLU: after articles it means go on.
+        declined = None if _form_active(tracker) else answers.verdict(turn, tracker.slots, s.catalog, s.kb)
+        return declined or requests.cancel(tracker.slots, _form_active(tracker), s.catalog)
 
     def extra_events(self, tracker: Tracker, updates: Mapping[str, Any]) -> List[EventType]:
-        return [ActiveLoop(None)] if _form_active(tracker) else []
+        return [ActiveLoop(None)] if _form_active(tracker) else _opened(updates)
 
 
 class ActionCreateTicket(DialogueAction):
@@ -244,9 +298,16 @@ class ActionChooseCategory(DialogueAction):
 
 class ActionSuggestRequestTypes(DialogueAction):
     action_name = "action_suggest_request_types"
+    blocking = True
 
     def respond(self, turn: Turn, tracker: Tracker) -> Outcome:
-        return requests.low_confidence(turn, tracker.slots, self.services.catalog)
+        s, slots = self.services, tracker.slots
+        # «me sirvió» after articles, or a question the NLU could not place: the base before the suggestions.
+        found = answers.verdict(turn, slots, s.catalog, s.kb) or answers.answer_question(turn, s.catalog, s.kb)
+        return found or requests.low_confidence(turn, slots, s.catalog)
+
+    def extra_events(self, tracker: Tracker, updates: Mapping[str, Any]) -> List[EventType]:
+        return _opened(updates)
 
 
 class ActionOther(DialogueAction):
@@ -258,9 +319,11 @@ class ActionOther(DialogueAction):
 
 class ActionExplainRequestType(DialogueAction):
     action_name = "action_explain_request_type"
+    blocking = True
 
     def respond(self, turn: Turn, tracker: Tracker) -> Outcome:
-        return {}, navigation.explain(turn, self.services.catalog)
+        s = self.services
+        return answers.explain_or_answer(turn, tracker.slots, s.catalog, s.kb, _form_active(tracker))
 
 
 class ActionFormHelp(DialogueAction):
@@ -301,6 +364,7 @@ ACTIONS: tuple[type[ServedAction], ...] = (
     ActionStartRequest,
     ActionRedirectRetired,
     ActionDeclineOffer,
+    ActionKbFeedback,
     ActionCancelRequest,
     ActionCreateTicket,
     ActionCheckStatus,

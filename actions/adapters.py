@@ -8,11 +8,16 @@ neither side imports the other's internals.
 
 from __future__ import annotations
 
+import logging
+import threading
 from datetime import datetime, timedelta
 from typing import Iterable, Optional, Sequence
+from urllib.parse import quote
 
 from bot.attachments import AttachmentStore
 from bot.dialogue.ports import Compose, DeskTicket, Letter, Unavailable
+from bot.kb import Article, KnowledgeBase, Match
+from bot.kb.deflections import DeflectionError, DeflectionLog
 from bot.mail import Mail, Postman
 from bot.thread import CsatBook, ThreadError, TicketRef, TicketThread
 from bot.thread.model import CSAT, DONE, HANDOFF, STATUS, TO_CUSTOMER
@@ -20,6 +25,8 @@ from bot.tickets.errors import JsmError, TicketStoreError
 from bot.tickets.jsm_client import JsmClient
 from bot.tickets.model import Attachment, NewTicket, Ticket
 from bot.tickets.store import TicketStore
+
+logger = logging.getLogger(__name__)
 
 
 class TicketDesk:
@@ -241,3 +248,84 @@ class DeskThread:
         except (TicketStoreError, ThreadError) as exc:
             raise Unavailable(str(exc)) from exc
         return True
+
+
+class KbArticles:
+    """An ``ArticleSource``: the knowledge base; any failure of it reported as ``Unavailable``."""
+
+    def __init__(self, kb: KnowledgeBase) -> None:
+        self.kb = kb
+
+    def search(self, text: str, request_type: Optional[str] = None) -> Sequence[Match]:
+        try:
+            return self.kb.search(text, request_type)
+        except Exception as exc:  # any failure of the base (a folder unreadable, a bug): the customer goes on
+            logger.exception("base de conocimiento: la búsqueda falló; sigo sin artículos")
+            raise Unavailable(str(exc)) from exc
+
+
+class DeflectionBook:
+    """A ``DeflectionRecorder``: the deflection log, and links that count a view through the web app.
+
+    ``public_url``: the web server as customers reach it. Each article shown
+    gets ``{public_url}/ayuda/v/{token}`` (the web app counts the view and
+    redirects); when the log cannot be written, the article's own address
+    (JSM) or the web app's page of an embedded article, uncounted. A failing
+    log is reported once, not for every message, until it works again.
+    """
+
+    def __init__(self, log: DeflectionLog, public_url: str) -> None:
+        self.log = log
+        self.public_url = public_url.rstrip("/")
+        self._lock = threading.Lock()
+        self._failing = False
+
+    def address(self, article: Article) -> str:
+        return article.url or f"{self.public_url}/ayuda/articulos/{quote(article.id, safe='')}"
+
+    def offer(
+        self,
+        conversation_id: str,
+        event: str,
+        articles: Sequence[Article],
+        *,
+        request_type: Optional[str] = None,
+        channel: Optional[str] = None,
+    ) -> list[str]:
+        try:
+            tokens = self.log.offer(conversation_id, event, articles, request_type=request_type, channel=channel)
+        except DeflectionError as exc:
+            self._failed(exc)
+            return [self.address(a) for a in articles]
+        self._worked()
+        return [f"{self.public_url}/ayuda/v/{quote(token, safe='')}" for token in tokens]
+
+    def answer(
+        self,
+        conversation_id: str,
+        event: str,
+        article_ids: Sequence[str],
+        *,
+        request_type: Optional[str] = None,
+        channel: Optional[str] = None,
+    ) -> None:
+        try:
+            self.log.answer(conversation_id, event, article_ids, request_type=request_type, channel=channel)
+        except DeflectionError as exc:
+            self._failed(exc)
+        else:
+            self._worked()
+
+    def _failed(self, exc: DeflectionError) -> None:
+        with self._lock:
+            first, self._failing = not self._failing, True
+        if first:
+            logger.error("%s; los enlaces a los artículos se muestran sin contar visitas hasta que se pueda", exc)
+        else:
+            logger.debug("registro de artículos sigue fallando: %s", exc)
+
+    def _worked(self) -> None:
+        with self._lock:
+            recovered, self._failing = self._failing, False
+        if recovered:
+            logger.warning("el registro de artículos volvió a funcionar")

@@ -15,10 +15,14 @@ from datetime import timedelta
 from typing import Optional
 
 from actions.actions import Services
-from actions.adapters import DeskThread, HandoffThread, LiveJsm, Postbox, TicketDesk
+from actions.adapters import DeflectionBook, DeskThread, HandoffThread, KbArticles, LiveJsm, Postbox, TicketDesk
 from bot.attachments import AttachmentStore
 from bot.catalog import Catalog, get_catalog
+from bot.dialogue.ports import Knowledge
+from bot.kb import build_knowledge_base
+from bot.kb.deflections import DeflectionLog
 from bot.mail import Postman
+from bot.review.links import public_base
 from bot.settings import Settings
 from bot.thread import CsatBook, TicketThread
 from bot.tickets.factory import build_ticket_store, live_status_client
@@ -43,6 +47,11 @@ def action_services(settings: Settings) -> Services:
         postman=Postbox(Postman(settings.mail)) if settings.mail is not None else None,
         handoff=HandoffThread(store, TicketThread(settings.tickets_db_url), to_jsm=settings.tickets.uses_jsm),
         thread=desk_thread(settings, catalog, store, files),
+        kb=Knowledge(
+            KbArticles(build_knowledge_base(settings.kb, settings.tickets, catalog)),
+            # Links counted by the web app: WEB_PUBLIC_URL, else this machine on WEB_PORT (like the review links).
+            DeflectionBook(DeflectionLog(settings.tickets_db_url), public_base(settings)),
+        ),
     )
 
 

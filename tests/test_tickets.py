@@ -55,7 +55,12 @@ def test_keys_are_sequential_and_formatted(store: TicketStore) -> None:
 def test_every_field_of_a_ticket_is_stored_and_read_back(store: TicketStore) -> None:
     """Fields are mapped to columns by name: none is dropped or mixed up on the way to the database."""
     attachment = Attachment(name="a.png", content_type="image/png", size=3, url="https://x/a", path="/p/a", id="abc")
-    full = new_ticket(item_id="falla_cargue_cartera", item="Falla en cargue", attachments=(attachment,))
+    full = new_ticket(
+        item_id="falla_cargue_cartera",
+        item="Falla en cargue",
+        attachments=(attachment,),
+        articles_shown="Artículos mostrados al cliente antes de crear la solicitud:\n• Un artículo: https://x/a",
+    )
     assert all(getattr(full, f.name) not in (None, ()) for f in dataclasses.fields(NewTicket))  # every field set
     created, _ = store.create(full, "k-full")
     for ticket in (created, store.get(created.key)):

@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
 from bot.catalog import Catalog, RequestType
+from bot.dialogue import articles
 from bot.dialogue.corrections import answer_confirmation, answer_correction_field
-from bot.dialogue.extract import Reading, extract_answer, extract_start
-from bot.dialogue.ports import AttachmentResolver
+from bot.dialogue.extract import UNPARSED, Reading, extract_answer, extract_start
+from bot.dialogue.ports import AttachmentResolver, Knowledge
 from bot.dialogue.received import attachments_in, channel_contacts
 from bot.dialogue.revalidate import refusal_says, revalidate
 from bot.dialogue.slots import (
@@ -27,6 +28,9 @@ from bot.dialogue.slots import (
     CONFIRMATION,
     CONFIRMATION_ID,
     CORRECTION_FIELD,
+    DESCRIPTION,
+    KB_ANSWER,
+    KB_DECLINED,
     ORIGINAL_TEXT,
     PHONE,
     PHONE_CANDIDATES,
@@ -63,6 +67,10 @@ def required_slots(slots: Mapping[str, Any], catalog: Catalog) -> list[str]:
         if spec.id == PHONE and slots.get(PHONE_CANDIDATES) and empty(slots.get(PHONE)):
             required.append(PHONE_COUNTRY)
         required.append(spec.id)
+        if spec.id == DESCRIPTION and articles.offered(slots):
+            required.append(KB_ANSWER)  # articles were offered: «me sirvió» or «sigo» before the contact questions
+            if slots.get(KB_ANSWER) == articles.HELPFUL:
+                return required  # solved by an article: nothing more to ask, and no ticket
     if slots.get(AWAITING_CORRECTION):
         required.append(CORRECTION_FIELD)
     required.append(CONFIRMATION)
@@ -84,11 +92,53 @@ def _answer(
     requested = slots.get(REQUESTED_SLOT)
     if not requested:
         return {}
+    if requested == KB_ANSWER:
+        return _answer_offer(turn, slots, request_type, reading)
+    if turn.entity(KB_ANSWER) is not None:
+        # An offer's button pressed later (never a «sí» to the summary): not understood, the question is asked again.
+        return {requested: None, UNPARSED: requested}
     if requested == CONFIRMATION:
         return answer_confirmation(turn, request_type, reading)
     if requested == CORRECTION_FIELD:
         return answer_correction_field(turn, request_type, reading)
     return extract_answer(turn, slots, request_type, reading, requested)
+
+
+def _answer_offer(
+    turn: Turn, slots: Mapping[str, Any], request_type: RequestType, reading: Reading
+) -> Optional[dict[str, Any]]:
+    """The verdict on the articles offered; anything else goes on with the request.
+
+    A message that is neither «me sirvió» nor «sigo» (the e-mail typed
+    straight away) declines the articles and answers the next question.
+    """
+    verdict = articles.read_verdict(turn)
+    if verdict is not None:
+        return {KB_ANSWER: verdict}
+    ahead = {**slots, KB_ANSWER: articles.DECLINED}
+    following = next_slot(ahead, reading.catalog)
+    if following is None or following == KB_ANSWER:
+        return {KB_ANSWER: articles.DECLINED}
+    rest = _answer(turn, {**ahead, REQUESTED_SLOT: following}, request_type, reading)
+    return None if rest is None else {**rest, KB_ANSWER: articles.DECLINED}
+
+
+def _verdict(
+    turn: Turn,
+    updates: dict[str, Any],
+    slots: Mapping[str, Any],
+    request_type: RequestType,
+    knowledge: Optional[Knowledge],
+) -> tuple[dict[str, Any], list[Say]]:
+    """Take the offer's verdict out of ``updates`` (it is no catalog value to validate) and record it."""
+    verdict = updates.pop(KB_ANSWER, None)
+    if verdict is None:
+        return {}, []
+    articles.record_verdict(knowledge, turn, verdict, slots, request_type.id)
+    if verdict == articles.HELPFUL:
+        return {KB_ANSWER: verdict}, []
+    explicit = articles.read_verdict(turn) == articles.DECLINED
+    return {KB_ANSWER: verdict, KB_DECLINED: True}, [Say("utter_kb_continue")] if explicit else []
 
 
 def step(
@@ -97,13 +147,16 @@ def step(
     catalog: Catalog,
     candidates: Optional[Mapping[str, Any]] = None,
     attachments: Optional[AttachmentResolver] = None,
+    knowledge: Optional[Knowledge] = None,
 ) -> Step:
     """Run the form for one turn.
 
     What the slots already hold is checked first (``revalidate``): a value
     refused now is dropped, so the form asks it again, and the reason is told
     right before that question. ``attachments`` is the store attachment
-    records are checked against (none survive without it).
+    records are checked against (none survive without it). ``knowledge``:
+    the articles offered after the description and answering direct
+    questions (bot/dialogue/articles.py); None offers nothing. Blocking.
     """
     request_type = catalog.request_type(slots.get(REQUEST_TYPE))
     if request_type is None:
@@ -118,12 +171,18 @@ def step(
         updates = {}  # a file alone answers nothing; the pending question is asked again
     elif turn.mode == "answer":
         answer = _answer(turn, slots, request_type, Reading(turn.text.strip(), catalog))
+        if knowledge is not None and articles.asks_article(turn, answer, slots.get(REQUESTED_SLOT)):
+            answered = articles.answer_in_form(turn, request_type, knowledge)
+            if answered:  # a question, answered: nothing filled, the pending question is asked again
+                # The asked slot set (to the None it holds) tells Rasa the message was read: no rejection.
+                requested = str(slots.get(REQUESTED_SLOT))  # asks_article: a slot was asked
+                return Step({**fixes, requested: None}, answered, requested)
         if answer is None:
             return Step(reject=True)
         updates = answer
     else:
         updates = {}
-    says: list[Say] = []
+    kb_updates, says = _verdict(turn, updates, slots, request_type, knowledge)
     if turn.mode != "resume":
         for key, value in channel_contacts(turn, slots).items():
             updates.setdefault(key, value)
@@ -143,7 +202,12 @@ def step(
         # A «sí» to a summary that showed a value refused now confirmed another
         # request: the summary is shown again once the value is asked.
         validated[CONFIRMATION] = None
+    validated.update(kb_updates)
     merged = {**slots, **validated}
+    if knowledge is not None and articles.may_offer(merged, request_type):
+        offer = articles.offer_in_form(turn, merged, request_type, knowledge)
+        validated.update(offer)
+        merged.update(offer)
     upcoming = next_slot(merged, catalog)
     stale = [
         say

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable, Iterable, Optional, Protocol, Sequence
 
+from bot.kb.model import Article, Match
 from bot.thread.model import TicketRef
 from bot.tickets.model import Attachment, NewTicket, Ticket
 
@@ -152,3 +153,56 @@ class HelpDeskThread(Protocol):
 
     def csat_note(self, ticket_key: str, conversation_id: str, body: str, *, source: str) -> bool:
         """The answer as an internal note for the agents, idempotent on ``source``; False for another's ticket."""
+
+
+class ArticleSource(Protocol):
+    """The knowledge base, asked for the articles that answer a question or a description.
+
+    Blocking (JSM's base may take its timeout): called from the action's
+    worker thread. Raises ``Unavailable`` when the base cannot answer; the
+    dialogue then goes on as if nothing was found.
+    """
+
+    def search(self, text: str, request_type: Optional[str] = None) -> Sequence[Match]:
+        """Up to three articles at or above the relevance threshold, best first."""
+
+
+class DeflectionRecorder(Protocol):
+    """Where what the knowledge base did in a conversation is kept, and the links that count a view.
+
+    Never raises: a record that cannot be kept is logged by the adapter and
+    the conversation goes on (the links are then the articles' plain addresses).
+    """
+
+    def offer(
+        self,
+        conversation_id: str,
+        event: str,
+        articles: Sequence[Article],
+        *,
+        request_type: Optional[str] = None,
+        channel: Optional[str] = None,
+    ) -> list[str]:
+        """Record ``articles`` shown (``offered`` or ``answered``); the link to show for each, in order."""
+
+    def answer(
+        self,
+        conversation_id: str,
+        event: str,
+        article_ids: Sequence[str],
+        *,
+        request_type: Optional[str] = None,
+        channel: Optional[str] = None,
+    ) -> None:
+        """Record the customer's answer to articles shown: ``helpful`` or ``declined``."""
+
+    def address(self, article: Article) -> str:
+        """The article's plain address, counted as no view: what the ticket lists for the agent."""
+
+
+@dataclass(frozen=True)
+class Knowledge:
+    """The knowledge base and its records, as the dialogue is handed them (None: no articles at all)."""
+
+    articles: ArticleSource
+    records: DeflectionRecorder

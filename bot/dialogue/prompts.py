@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from bot.catalog import Catalog, RequestType
+from bot.dialogue.articles import offer_question
 from bot.dialogue.form import Step
 from bot.dialogue.slots import (
     CONFIRMATION,
@@ -19,6 +20,7 @@ from bot.dialogue.slots import (
     DESCRIPTION,
     EMAIL,
     ITEM,
+    KB_ANSWER,
     PHONE,
     PHONE_CANDIDATES,
     PHONE_COUNTRY,
@@ -74,6 +76,8 @@ def ask(slot: str, slots: Mapping[str, Any], catalog: Catalog) -> list[Say]:
         if retired is not None:
             return [Say("utter_question_description_redirect", {"prompt": retired.redirect.description_prompt})]
         return [Say("utter_question_description", {"request_type": request_type.name})]
+    if slot == KB_ANSWER:
+        return offer_question(slots)
     if slot == EMAIL and spec is not None:
         return [Say("utter_question_email", {"label": spec.label})]
     if slot == PHONE:

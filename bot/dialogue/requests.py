@@ -19,6 +19,7 @@ from bot.dialogue.slots import (
     COUNTRY,
     EMAIL,
     FALLBACK_COUNT,
+    KB_OFFERED,
     OFFERED_REDIRECT,
     OFFERED_TYPE,
     ORIGINAL_TEXT,
@@ -168,7 +169,8 @@ def _failure_or_retired(turn: Turn, retired: RetiredOption, reading: Reading) ->
 
 def decline_offer(slots: Mapping[str, Any], catalog: Catalog) -> Outcome:
     retired = catalog.retired_option(slots.get(OFFERED_REDIRECT))
-    updates = {OFFERED_TYPE: None, OFFERED_REDIRECT: None, ORIGINAL_TEXT: None}
+    # Articles answering a question are closed too: a later «sí» is no verdict on them.
+    updates = {OFFERED_TYPE: None, OFFERED_REDIRECT: None, ORIGINAL_TEXT: None, KB_OFFERED: None}
     if retired is None:
         return updates, [Say("utter_anything_else")]
     return updates, [Say("utter_offer_declined", {"declined": retired.redirect.declined})]

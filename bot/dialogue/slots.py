@@ -43,6 +43,13 @@ OFFERED_REDIRECT = "offered_redirect"
 FALLBACK_COUNT = "fallback_count"  # low-confidence turns in a row
 TICKET_KEY = "ticket_key"  # the last ticket created in this conversation
 
+# The knowledge base (bot/dialogue/articles.py).
+KB_OFFERED = "kb_offered"  # ids of the articles awaiting «me sirvió» / «sigo»; [] once searched with none shown
+KB_ANSWER = "kb_answer"  # the form's question after the description: helpful / declined
+KB_ARTICLES = "kb_articles"  # the articles shown for this request (title, links): listed in the ticket
+KB_DECLINED = "kb_declined"  # «No, sigo con la solicitud» once: no more offers in this conversation
+KB_RESOLVED = "kb_resolved"  # «Sí, esto me sirvió»: the request ended with no ticket (the review app counts it)
+
 # The confirmation slot's value once the customer said «sí» to the summary.
 CONFIRMED = "send"
 
@@ -59,6 +66,9 @@ REQUEST_SLOTS = (
     REDIRECTED_FROM,
     EMAIL_QUESTIONED,
     CONFIRMATION_ID,
+    KB_OFFERED,
+    KB_ANSWER,
+    KB_ARTICLES,
 )
 
 

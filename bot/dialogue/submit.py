@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Optional, Sequence, Union
 
 from bot.catalog import Catalog
+from bot.dialogue.answers import resolved
+from bot.dialogue.articles import HELPFUL, ticket_lines
 from bot.dialogue.form import next_slot
 from bot.dialogue.handoff import flag_created
 from bot.dialogue.ports import AttachmentResolver, HandoffDesk, TicketRepository, Unavailable
@@ -22,6 +24,8 @@ from bot.dialogue.slots import (
     DESCRIPTION,
     EMAIL,
     ITEM,
+    KB_ANSWER,
+    KB_ARTICLES,
     ORIGINAL_TEXT,
     PHONE,
     REDIRECTED_FROM,
@@ -85,6 +89,7 @@ def build_ticket(
         phone=values.get(PHONE) or None,
         # Card numbers never reach a ticket (nor JSM, nor an agent's screen).
         description=mask_cards(values.get(DESCRIPTION) or "") or None if request_type.field(DESCRIPTION) else None,
+        articles_shown=ticket_lines(values.get(KB_ARTICLES)),
         original_text=mask_cards(values.get(ORIGINAL_TEXT) or "") or None,
         redirected_from=values.get(REDIRECTED_FROM),
         attachments=tuple(Attachment.from_dict(a) for a in values.get(ATTACHMENT) or ()),
@@ -149,6 +154,8 @@ def submit(
     once created (``handoff``, with the conversation's ``events`` as the
     transcript; bot/dialogue/handoff.py).
     """
+    if slots.get(KB_ANSWER) == HELPFUL and slots.get(REQUEST_TYPE):
+        return resolved()  # «Sí, esto me sirvió» to the articles the form offered: no ticket
     ticket = build_ticket(slots, turn, catalog, attachments)
     if isinstance(ticket, Refusal):
         logger.warning("ticket refused: invalid %s (%s)", ticket.refused.field, ticket.refused.problem)

@@ -50,6 +50,8 @@ def details_of(ticket: Ticket, catalog: Catalog) -> str:
     lines = [ticket.description, ""] if ticket.description else []
     lines.append(f"Solicitud registrada por el asistente virtual como {ticket.key}.")
     lines += [f"{label}: {value}" for label, value in rows if value]
+    if ticket.articles_shown:  # what the customer already read before asking (bot/dialogue/articles.py)
+        lines += ["", ticket.articles_shown]
     return mask_cards("\n".join(lines))
 
 

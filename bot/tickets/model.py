@@ -72,6 +72,8 @@ class NewTicket:
     original_text: Optional[str] = None
     redirected_from: Optional[str] = None
     attachments: tuple[Attachment, ...] = ()
+    # Knowledge-base articles the customer was shown before asking (titles and plain links), for the agent.
+    articles_shown: Optional[str] = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -52,6 +52,7 @@ class TicketRow(Base):
     description = Column(Text)
     original_text = Column(Text)
     redirected_from = Column(String(100))
+    articles_shown = Column(Text)  # added to older databases by add_missing_columns
     attachments = Column(Text, nullable=False, default="[]")  # JSON list of Attachment
     channel = Column(String(50), nullable=False)
     conversation_id = Column(String(255), nullable=False, index=True)
