@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from bot.kb.deflections import DeflectionLog
+from bot.review.analysis import DEFLECTED, OUTCOME_LABELS, summarize
 from tests.conftest import Chat, RunningAssistant
 
 pytestmark = pytest.mark.servers
@@ -71,6 +72,9 @@ def test_me_sirvio_creates_no_ticket_and_sets_kb_resolved(assistant: RunningAssi
     assert assistant.store.list(conversation_id=chat.sender) == []
     assert True in slot_sets(assistant, chat, "kb_resolved")
     assert events(assistant, chat) == ["offered", "helpful"]
+    # What the review app reads from the same events: «Resuelta con un artículo», not abandoned nor a ticket.
+    summary = summarize(chat.sender, tracker(assistant, chat.sender)["events"])
+    assert summary.outcome == DEFLECTED and OUTCOME_LABELS[summary.outcome] == "Resuelta con un artículo"
     # The request is over: a new message is no form answer.
     assert "nada que cancelar" in chat.text(chat.say("cancelar"))
 
