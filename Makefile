@@ -20,7 +20,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 export SQLALCHEMY_SILENCE_UBER_WARNING ?= 1
 export RASA_TELEMETRY_ENABLED ?= false
 
-.PHONY: help install sync train run lint test clean bench-nlu bench-load bench-followup teams-app bench-kb
+.PHONY: help install sync train run lint test clean bench-nlu bench-load bench-followup teams-app bench-kb bench-review
 
 help:
 	@echo "make run    instala, entrena si hace falta y arranca el asistente (Ctrl-C para detener)"
@@ -31,6 +31,7 @@ help:
 	@echo "make bench-load mide mensajes/s y latencias con 10 y 200 clientes a la vez, frente a /model/parse"
 	@echo "make bench-followup mide la latencia de 200 avisos (webhook de JSM → WhatsApp), frente al envío directo"
 	@echo "make bench-kb   mide la búsqueda de artículos (recall@3, MRR, latencia) frente a una búsqueda por palabras"
+	@echo "make bench-review mide las páginas de cifras de revisión con 10 000 y 100 000 conversaciones generadas"
 	@echo "make teams-app  genera results/teams-app/soporte-ecollect.zip para cargar la aplicación en Teams (TEAMS_APP_ID)"
 	@echo "make clean  borra el entorno, los modelos y los datos locales"
 
@@ -92,6 +93,10 @@ bench-followup: $(STAMP)
 # and a synthetic base in the fake JSM), beside a plain keyword baseline.
 bench-kb: $(STAMP)
 	$(PY) -m bot.bench_kb
+
+# No model, no servers: the review pages' figures over 10 000 and 100 000 generated conversations (SQLite).
+bench-review: $(STAMP)
+	$(PY) -m bot.bench_review
 
 # The Teams app package (manifest.json + icons), validated against the pinned schema; needs TEAMS_APP_ID.
 teams-app: $(STAMP)

@@ -188,10 +188,17 @@ class TrackerReader:
     def conversation(self, sender_id: str) -> Conversation:
         return Conversation(sender_id, self.events(sender_id))
 
-    def heads(self) -> dict[str, int]:
-        """Last event id of every conversation: what changed since a previous look."""
+    def heads(self, after: int = 0) -> dict[str, int]:
+        """Last event id of every conversation with an event past ``after``: what changed since a previous look."""
         query = select(EVENTS.c.sender_id, func.max(EVENTS.c.id)).group_by(EVENTS.c.sender_id)
+        if after:
+            query = query.where(EVENTS.c.id > after)
         return {row[0]: int(row[1]) for row in self._rows(query)}
+
+    def last_id(self) -> int:
+        """The newest event's id (0 with none): a store started anew has a smaller one than before."""
+        rows = self._rows(select(func.max(EVENTS.c.id)))
+        return int(rows[0][0] or 0) if rows else 0
 
     def sender_ids(self, since: Optional[datetime] = None) -> list[tuple[str, float, float]]:
         """(sender id, first and last event time) for every conversation, newest first."""

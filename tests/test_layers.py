@@ -36,6 +36,7 @@ LEVELS: dict[str, int] = {
     "bot.services": 4, "bot.action_server": 4, "bot.launcher": 4, "bot.cli": 4, "bot.bench_load": 4, "bot.nlu_eval": 4,
     "bot.sync": 4, "bot.__main__": 4, "bot.rasa_runtime": 4, "bot.bench_followup": 4,
     "bot.bench_kb": 4,
+    "bot.bench_review": 4,
 }
 # Same-level rooms that may import each other, and why.
 ALLOWED = {

@@ -12,8 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Optional, Sequence
+from zoneinfo import ZoneInfo
 
 from bot.privacy import mask_cards
+from bot.review.intake import IntakeFacts, IntakeTracker, iso_week
 from bot.settings.review import ReviewSettings
 from bot.text import clean_text
 
@@ -23,7 +25,9 @@ LOW_CONFIDENCE = 0.5  # the FallbackClassifier threshold in config.yml
 # may still be going on (``REVIEW_ABANDON_MINUTES``: settings.review.abandon_minutes).
 ABANDON_AFTER = timedelta(minutes=ReviewSettings.abandon_minutes)
 
-# Outcomes, in the order that decides the main one.
+# Outcomes, in the order that decides the main one. A person asked for comes first: the ticket it
+# opens for the agents (or the note on an open one) is how the assistant hands over, not an intake done.
+HANDOFF = "derivada_persona"
 TICKET = "ticket"
 DEFLECTED = "resuelta_articulo"  # «Sí, esto me sirvió»: an article solved it, no ticket (slot kb_resolved)
 ABANDONED = "abandonada"
@@ -32,8 +36,9 @@ REDIRECTED = "redirigida"
 FALLBACK = "no_entendida"
 IN_PROGRESS = "en_curso"
 NO_REQUEST = "sin_solicitud"
-OUTCOME_ORDER = (TICKET, DEFLECTED, ABANDONED, CANCELLED, REDIRECTED, FALLBACK, IN_PROGRESS, NO_REQUEST)
+OUTCOME_ORDER = (HANDOFF, TICKET, DEFLECTED, ABANDONED, CANCELLED, REDIRECTED, FALLBACK, IN_PROGRESS, NO_REQUEST)
 OUTCOME_LABELS = {
+    HANDOFF: "Derivada a una persona",
     TICKET: "Ticket creado",
     DEFLECTED: "Resuelta con un artículo",
     ABANDONED: "Abandonada en el formulario",
@@ -43,6 +48,7 @@ OUTCOME_LABELS = {
     IN_PROGRESS: "En curso",
     NO_REQUEST: "Sin solicitud",
 }
+UTC_ZONE = ZoneInfo("UTC")
 # Intents that mean the assistant did not understand, or could not help.
 MISSED_INTENTS = frozenset({"nlu_fallback", "out_of_scope"})
 
@@ -69,6 +75,8 @@ class Summary:
     missed_turns: int = 0
     low_confidence_turns: int = 0
     customer_text: str = ""
+    week: Optional[str] = None  # ISO week of the start, on the team's clock («2026-W48»)
+    intake: IntakeFacts = field(default_factory=IntakeFacts)
 
     @property
     def outcome(self) -> str:
@@ -92,9 +100,12 @@ def summarize(
     events: Sequence[dict[str, Any]],
     now: Optional[datetime] = None,
     abandon_after: timedelta = ABANDON_AFTER,
+    zone: ZoneInfo = UTC_ZONE,
 ) -> Summary:
+    """``zone``: the team's (``REVIEW_TIMEZONE``), whose ISO weeks the figures count in."""
     now = now or datetime.now(timezone.utc)
     summary = Summary(sender_id=sender_id)
+    intake = IntakeTracker(sender_id, zone)
     texts: list[str] = []
     form_open = False
     request_open = False  # a request started and not yet ticketed or cancelled
@@ -105,10 +116,15 @@ def summarize(
             summary.started_at = min(summary.started_at or when, when)
             summary.last_at = max(summary.last_at or when, when)
         kind = event.get("event")
+        if kind == "action":
+            intake.action(event.get("name"))
+        elif kind == "bot":
+            intake.bot(_utter(event), when)
         if kind == "user":
             summary.channel = summary.channel or event.get("input_channel")
             text = clean_text(str(event.get("text") or ""))
             intent = ((event.get("parse_data") or {}).get("intent")) or {}
+            intake.user(text, intent.get("name"), intent.get("confidence"), when)
             if text.startswith("/"):
                 continue  # buttons and the widget's own greeting are not customer turns
             summary.turns += 1
@@ -119,6 +135,7 @@ def summarize(
                 summary.low_confidence_turns += 1
         elif kind == "slot":
             name, value = event.get("name"), event.get("value")
+            intake.slot(name, value, when)
             if name == "request_type" and value:
                 if not summary.request_types or summary.request_types[-1] != value:
                     summary.request_types.append(str(value))
@@ -145,6 +162,11 @@ def summarize(
         elif kind == "bot" and _utter(event) == "utter_request_cancelled":
             summary.outcomes.add(CANCELLED)
             request_open = False
+    summary.intake = intake.finish()
+    if summary.intake.handoff:
+        summary.outcomes.add(HANDOFF)
+    if summary.started_at is not None:
+        summary.week = iso_week(summary.started_at, zone)
     if summary.missed_turns:
         summary.outcomes.add(FALLBACK)
     if form_open and request_open:

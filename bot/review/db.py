@@ -1,9 +1,16 @@
 """The review app's own tables, next to the tickets (``REVIEW_DB_URL``, default
 the tickets database): lead accounts, sessions, failed logins, the access
 log, intent corrections and a cache of conversation summaries.
+
+The cache (``CACHE_TABLES``: the summaries and their facts about intake) is
+rebuilt from the tracker store whenever ``CACHE_VERSION`` or the team's time
+zone changes: its columns and ISO weeks then no longer match, and an older
+database gets the new columns by being dropped and refilled, not migrated.
 """
 
 from __future__ import annotations
+
+from typing import Optional
 
 from sqlalchemy import (
     Boolean,
@@ -16,6 +23,9 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    delete,
+    insert,
+    select,
 )
 from sqlalchemy.engine import Engine
 
@@ -95,7 +105,77 @@ conversations = Table(
     Column("low_confidence_turns", Integer, nullable=False, default=0),
     Column("customer_text", Text, nullable=False, default=""),
     Column("refreshed_at", Float),
+    # Issue 15's facts: the country, the ISO week it started in (team's clock), the effort to the first ticket.
+    Column("country", String(8)),
+    Column("week", String(10), index=True),
+    Column("ticket_type", String(100)),
+    Column("ticket_turns", Integer),
+    Column("ticket_seconds", Float),
+    Column("repeated", Boolean, nullable=False, default=False),  # a question asked twice (before the ticket)
 )
+
+# One row per conversation and request type reached: the form's questions as ",email,phone,".
+requests = Table(
+    "review_requests",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("sender_id", String(255), nullable=False, index=True),
+    Column("request_type", String(100), nullable=False),
+    Column("asked", String(300), nullable=False, default=""),
+    Column("answered", String(300), nullable=False, default=""),
+    Column("last_question", String(40)),
+    Column("summary", Boolean, nullable=False, default=False),
+    Column("confirmed", Boolean, nullable=False, default=False),
+    Column("ticket", Boolean, nullable=False, default=False),
+)
+
+# Answers the form refused, with the reason and the customer's words (masked when indexed).
+refusals = Table(
+    "review_refusals",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("sender_id", String(255), nullable=False, index=True),
+    Column("request_type", String(100)),
+    Column("question", String(40), nullable=False),
+    Column("reason", String(40), nullable=False),
+    Column("text", String(400), nullable=False, default=""),
+    Column("at", DateTime(timezone=True)),
+)
+
+# Customer turns per conversation and ISO week (team's clock): understood, low confidence, fallback.
+turn_weeks = Table(
+    "review_turn_weeks",
+    metadata,
+    Column("sender_id", String(255), primary_key=True),
+    Column("week", String(10), primary_key=True),
+    Column("turns", Integer, nullable=False, default=0),
+    Column("understood", Integer, nullable=False, default=0),
+    Column("low_confidence", Integer, nullable=False, default=0),
+    Column("fallback", Integer, nullable=False, default=0),
+)
+
+# Suggestion buttons picked after a low-confidence turn (a request type id, or "otra").
+picks = Table(
+    "review_picks",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("sender_id", String(255), nullable=False, index=True),
+    Column("request_type", String(100), nullable=False),
+)
+
+cache_meta = Table(
+    "review_cache_meta",
+    metadata,
+    Column("key", String(50), primary_key=True),
+    Column("value", String(200), nullable=False),
+)
+
+CACHE_TABLES = (conversations, requests, refusals, turn_weeks, picks)
+CHILD_TABLES = (requests, refusals, turn_weeks, picks)
+# Bump when a cache table's columns or the meaning of a cached fact change: the cache is rebuilt.
+CACHE_VERSION = "2"
+_TAG = "cache"
+_WATERMARK = "tracker_watermark"
 
 
 def engine_for(url: str) -> Engine:
@@ -103,3 +183,34 @@ def engine_for(url: str) -> Engine:
     engine = shared_engine(url)
     metadata.create_all(engine)
     return engine
+
+
+def prepare_cache(engine: Engine, zone_name: str) -> bool:
+    """Recreates the cache tables when they were built by another version or for another time zone.
+
+    Returns whether it did (the next refresh then summarises every conversation again).
+    """
+    tag = f"{CACHE_VERSION}|{zone_name}"
+    with engine.connect() as connection:
+        current = connection.execute(select(cache_meta.c.value).where(cache_meta.c.key == _TAG)).scalar()
+    if current == tag:
+        return False
+    metadata.drop_all(engine, tables=list(CACHE_TABLES), checkfirst=True)
+    metadata.create_all(engine, tables=list(CACHE_TABLES))
+    with engine.begin() as connection:
+        connection.execute(delete(cache_meta).where(cache_meta.c.key.in_((_TAG, _WATERMARK))))
+        connection.execute(insert(cache_meta).values(key=_TAG, value=tag))
+    return True
+
+
+def watermark(engine: Engine) -> Optional[int]:
+    """The tracker store's newest event id at the index's last refresh (None: never refreshed)."""
+    with engine.connect() as connection:
+        value = connection.execute(select(cache_meta.c.value).where(cache_meta.c.key == _WATERMARK)).scalar()
+    return int(value) if value is not None and str(value).isdigit() else None
+
+
+def set_watermark(engine: Engine, event_id: int) -> None:
+    with engine.begin() as connection:
+        connection.execute(delete(cache_meta).where(cache_meta.c.key == _WATERMARK))
+        connection.execute(insert(cache_meta).values(key=_WATERMARK, value=str(event_id)))

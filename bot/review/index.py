@@ -8,7 +8,6 @@ listing and filtering are SQL queries instead of a scan of every event.
 from __future__ import annotations
 
 import threading
-import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
@@ -16,11 +15,12 @@ from datetime import time as dtime
 from typing import Any, Mapping, Optional
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import and_, delete, func, insert, select
+from sqlalchemy import and_, case, delete, func, insert, select
 from sqlalchemy.engine import Engine
 
 from bot.review import db
 from bot.review.analysis import ABANDON_AFTER, IN_PROGRESS, OUTCOME_ORDER, REDIRECTED, TICKET, summarize
+from bot.review.index_rows import rows_of
 from bot.settings.env import SettingError
 from bot.settings.review import ReviewSettings
 from bot.text import normalize
@@ -31,6 +31,9 @@ PAGE_SIZE = 25
 MAX_PAGE = 1_000_000
 # Conversations summarised per query and transaction when the index catches up.
 REFRESH_BATCH = 200
+# Event ids below the last look that are read again: a transaction that took its ids before
+# another's and committed after it (PostgreSQL sequences) is still seen. Rasa appends events only.
+LOOKBACK = 10_000
 
 
 def review_zone(review: ReviewSettings) -> ZoneInfo:
@@ -56,11 +59,17 @@ def _aware(moment: Optional[datetime]) -> Optional[datetime]:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
+# Dates a filter may name: 9999-12-31 plus the day a range ends on would overflow ``date``.
+DATE_RANGE = (date(1970, 1, 1), date(9000, 12, 31))
+
+
 def _parse_date(value: Any) -> Optional[date]:
+    """A filter's date, None when it is not one or lies outside ``DATE_RANGE`` (the filter is then ignored)."""
     try:
-        return date.fromisoformat(str(value)) if value else None
+        parsed = date.fromisoformat(str(value)) if value else None
     except ValueError:
         return None
+    return parsed if parsed is not None and DATE_RANGE[0] <= parsed <= DATE_RANGE[1] else None
 
 
 @dataclass(frozen=True)
@@ -71,6 +80,7 @@ class Filters:
     request_type: Optional[str] = None
     outcome: Optional[str] = None
     text: Optional[str] = None
+    country: Optional[str] = None  # "CO": the country said, else the phone's (query arg «pais»)
     page: int = 1
     # Page loads of the chat that never got a word or a click from a customer.
     include_empty: bool = False
@@ -97,6 +107,7 @@ class Filters:
             request_type=one("tipo"),
             outcome=outcome if outcome in OUTCOME_ORDER else None,
             text=one("texto"),
+            country=(one("pais") or "").upper()[:8] or None,
             page=page,
             include_empty=one("vacias") == "1",
         )
@@ -110,6 +121,7 @@ class Filters:
             "tipo": current.request_type or "",
             "resultado": current.outcome or "",
             "texto": current.text or "",
+            "pais": current.country or "",
             "pagina": str(current.page) if current.page > 1 else "",
             "vacias": "1" if current.include_empty else "",
         }
@@ -132,14 +144,11 @@ class Row:
     turns: int
     missed_turns: int
     low_confidence_turns: int
+    country: Optional[str] = None
 
 
 def _split(value: Optional[str]) -> list[str]:
     return [v for v in (value or "").split(",") if v]
-
-
-def _joined(values: list[str]) -> str:
-    return "," + ",".join(values) + "," if values else ""
 
 
 def _row(record: Any) -> Row:
@@ -158,6 +167,7 @@ def _row(record: Any) -> Row:
         turns=record.turns,
         missed_turns=record.missed_turns,
         low_confidence_turns=record.low_confidence_turns,
+        country=record.country,
     )
 
 
@@ -192,6 +202,7 @@ class ConversationIndex:
         self.abandon_after = abandon_after
         # Pages refresh from worker threads: two refreshes at once would insert the same rows.
         self._refreshing = threading.Lock()
+        db.prepare_cache(engine, zone.key)
 
     # ---------------------------------------------------------- refresh
     def refresh(self, now: Optional[datetime] = None) -> int:
@@ -200,14 +211,30 @@ class ConversationIndex:
             return self._refresh(now)
 
     def _refresh(self, now: Optional[datetime]) -> int:
-        heads = self.reader.heads()
+        """Only conversations with events past the last look are read (``LOOKBACK``: see there).
+
+        The whole store is compared on the first look, and when its newest
+        event is older than the last look (a tracker store started anew).
+        """
+        last = self.reader.last_id()
+        mark = db.watermark(self.engine)
+        c = db.conversations.c
+        columns = (c.sender_id, c.last_event_id, c.outcomes)
         with self.engine.connect() as connection:
-            cached = {
-                r.sender_id: (r.last_event_id, r.outcomes)
-                for r in connection.execute(
-                    select(db.conversations.c.sender_id, db.conversations.c.last_event_id, db.conversations.c.outcomes)
-                )
-            }
+            if mark is None or last < mark:
+                heads = self.reader.heads()
+                cached = {r.sender_id: (r.last_event_id, r.outcomes) for r in connection.execute(select(*columns))}
+            else:
+                heads = self.reader.heads(after=max(0, mark - LOOKBACK))
+                senders = list(heads)
+                cached = {}
+                for start in range(0, len(senders), REFRESH_BATCH):
+                    query = select(*columns).where(c.sender_id.in_(senders[start : start + REFRESH_BATCH]))
+                    cached.update({r.sender_id: (r.last_event_id, r.outcomes) for r in connection.execute(query)})
+                # An open form turns into «abandonada» with time alone: those are looked at again too.
+                for r in connection.execute(select(*columns).where(c.outcomes.contains(f",{IN_PROGRESS},"))):
+                    cached[r.sender_id] = (r.last_event_id, r.outcomes)
+                    heads.setdefault(r.sender_id, r.last_event_id)
         stale = [
             sender
             for sender, last_id in heads.items()
@@ -215,36 +242,24 @@ class ConversationIndex:
         ]
         for start in range(0, len(stale), REFRESH_BATCH):
             batch = stale[start : start + REFRESH_BATCH]
-            rows = []
+            rows: dict[Any, list[dict[str, Any]]] = {table: [] for table in db.CACHE_TABLES}
             for sender, events in self.reader.events_of(batch).items():
-                summary = summarize(sender, events, now=now, abandon_after=self.abandon_after)
-                rows.append(
-                    dict(
-                        sender_id=sender,
-                        last_event_id=summary.last_event_id,
-                        started_at=summary.started_at,
-                        last_at=summary.last_at,
-                        channel=summary.channel,
-                        request_types=_joined(summary.request_types),
-                        last_request_type=summary.request_type,
-                        outcome=summary.outcome,
-                        outcomes=_joined([o for o in OUTCOME_ORDER if o in summary.outcomes]),
-                        tickets=_joined(summary.tickets),
-                        email=summary.email,
-                        phone=summary.phone,
-                        turns=summary.turns,
-                        missed_turns=summary.missed_turns,
-                        low_confidence_turns=summary.low_confidence_turns,
-                        customer_text=normalize(summary.customer_text),
-                        refreshed_at=time.time(),
-                    )
-                )
+                summary = summarize(sender, events, now=now, abandon_after=self.abandon_after, zone=self.zone)
+                for table, found in rows_of(summary).items():
+                    rows[table].extend(found)
             with self.engine.begin() as connection:
-                connection.execute(delete(db.conversations).where(db.conversations.c.sender_id.in_(batch)))
-                connection.execute(insert(db.conversations), rows)
+                for table in db.CACHE_TABLES:
+                    connection.execute(delete(table).where(table.c.sender_id.in_(batch)))
+                    if rows[table]:
+                        connection.execute(insert(table), rows[table])
+        db.set_watermark(self.engine, last)
         return len(stale)
 
     # ------------------------------------------------------------ search
+    def conditions(self, filters: Filters) -> list[Any]:
+        """The filters as SQL conditions on ``review_conversations`` (the figures join their facts to it)."""
+        return self._conditions(filters)
+
     def _conditions(self, filters: Filters) -> list[Any]:
         c = db.conversations.c
         zone = self.zone
@@ -262,6 +277,8 @@ class ConversationIndex:
             conditions.append(c.request_types.contains(f",{filters.request_type},"))
         if filters.outcome:
             conditions.append(c.outcomes.contains(f",{filters.outcome},"))
+        if filters.country:
+            conditions.append(c.country == filters.country)
         if not filters.include_empty:
             conditions.append(~((c.turns == 0) & (c.request_types == "") & (c.tickets == "")))
         # Every word must appear (in any order), accents and case aside.
@@ -306,28 +323,35 @@ class ConversationIndex:
             )
 
     def stats(self, days: int = 14, today: Optional[date] = None) -> Stats:
+        """The overview's figures: SQL totals over every conversation, days only over the charted ones."""
         zone = self.zone
         today = today or datetime.now(zone).date()
         first = today - timedelta(days=days - 1)
         stats = Stats(days=[first + timedelta(days=n) for n in range(days)])
         per_day: dict[date, int] = defaultdict(int)
         tickets_day: dict[date, int] = defaultdict(int)
+        c = db.conversations.c
+        redirected = func.sum(case((c.outcomes.contains(f",{REDIRECTED},"), 1), else_=0))
+        since = datetime.combine(first, dtime.min, zone).astimezone(timezone.utc)
         with self.engine.connect() as connection:
-            records = list(connection.execute(select(db.conversations)))
-        for record in records:
-            row = _row(record)
-            stats.conversations += 1
-            stats.turns += row.turns
-            stats.missed_turns += row.missed_turns
-            if REDIRECTED in row.outcomes:
-                stats.redirects += 1
-            kind = row.last_request_type or "—"
-            stats.outcomes_by_type.setdefault(kind, Counter())[row.outcome] += 1
-            if row.started_at:
-                day = row.started_at.astimezone(zone).date()
-                per_day[day] += 1
-                if TICKET in row.outcomes:
-                    tickets_day[day] += len(row.tickets)
+            count, turns, missed, redirects = connection.execute(
+                select(func.count(), func.sum(c.turns), func.sum(c.missed_turns), redirected)
+            ).one()
+            by_type = list(
+                connection.execute(
+                    select(c.last_request_type, c.outcome, func.count()).group_by(c.last_request_type, c.outcome)
+                )
+            )
+            recent = list(connection.execute(select(c.started_at, c.outcomes, c.tickets).where(c.started_at >= since)))
+        stats.conversations, stats.turns = int(count or 0), int(turns or 0)
+        stats.missed_turns, stats.redirects = int(missed or 0), int(redirects or 0)
+        for kind, outcome, found in by_type:
+            stats.outcomes_by_type.setdefault(kind or "—", Counter())[outcome] += int(found)
+        for started_at, outcomes, tickets in recent:
+            day = _aware(started_at).astimezone(zone).date()  # type: ignore[union-attr]  # not None: filtered
+            per_day[day] += 1
+            if f",{TICKET}," in (outcomes or ""):
+                tickets_day[day] += len(_split(tickets))
         stats.conversations_per_day = [per_day[d] for d in stats.days]
         stats.tickets_per_day = [tickets_day[d] for d in stats.days]
         return stats

@@ -24,6 +24,7 @@ from bot.review.db import engine_for
 from bot.review.deflection import DeflectionLookup
 from bot.review.index import ConversationIndex, review_zone
 from bot.review.labels import Labels
+from bot.review.metrics import Metrics
 from bot.review.proxies import TrustedProxies
 from bot.review.views import Views
 from bot.settings import Settings
@@ -73,6 +74,7 @@ class ReviewRoom:
     secure_cookies: bool = False  # REVIEW_SECURE_COOKIES: Secure even when no proxy says HTTPS
     deflections: Optional[DeflectionLookup] = None  # the knowledge base's offers, views and answers (tickets DB)
     articles: Optional[ArticleLookup] = None  # titles for the articles page; without it the page shows ids
+    metrics: Optional[Metrics] = None  # issue 15's figures over ``index`` (set by ``build``)
 
     @classmethod
     def build(
@@ -95,16 +97,20 @@ class ReviewRoom:
         engine = engine_for(settings.review_db_url)
         zone = review_zone(settings.review)
         reader = TrackerReader(settings.tracker_db_url)
+        index = ConversationIndex(reader, engine, zone, timedelta(minutes=settings.review.abandon_minutes))
+        labels = Labels(engine)
+        csat = csat or CsatBook(settings.tickets_db_url)
         return cls(
             accounts=Accounts(engine, settings.review.session_hours),
             reader=reader,
-            index=ConversationIndex(reader, engine, zone, timedelta(minutes=settings.review.abandon_minutes)),
-            labels=Labels(engine),
+            index=index,
+            labels=labels,
             tickets=tickets,
             proxies=proxies,
             views=Views(catalog, zone),
             thread=thread or TicketThread(settings.tickets_db_url),
-            csat=csat or CsatBook(settings.tickets_db_url),
+            csat=csat,
+            metrics=Metrics(index, catalog, labels, csat),
             secure_cookies=settings.review.secure_cookies,
             deflections=deflections or DeflectionLog(settings.tickets_db_url),
             articles=articles,

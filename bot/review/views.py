@@ -22,6 +22,7 @@ from bot.privacy import mask_cards, mask_email, mask_phone
 from bot.review import links
 from bot.review.accounts import Session
 from bot.review.analysis import OUTCOME_LABELS
+from bot.review.intake_charts import number
 from bot.review.satisfaction import average_text
 
 HERE = Path(__file__).resolve().parent
@@ -41,6 +42,16 @@ ACCESS_LABELS = {
     "exportar_csat_json": "Exportó las encuestas de satisfacción (JSON)",
     "exportar_articulos_csv": "Exportó las cifras de artículos (CSV)",
     "exportar_articulos_json": "Exportó las cifras de artículos (JSON)",
+    "exportar_cifras_embudo_csv": "Exportó el embudo (CSV)",
+    "exportar_cifras_embudo_json": "Exportó el embudo (JSON)",
+    "exportar_cifras_esfuerzo_csv": "Exportó el esfuerzo (CSV)",
+    "exportar_cifras_esfuerzo_json": "Exportó el esfuerzo (JSON)",
+    "exportar_cifras_comprension_csv": "Exportó la comprensión (CSV)",
+    "exportar_cifras_comprension_json": "Exportó la comprensión (JSON)",
+    "exportar_cifras_contencion_csv": "Exportó la contención (CSV)",
+    "exportar_cifras_contencion_json": "Exportó la contención (JSON)",
+    "exportar_cifras_satisfaccion_csv": "Exportó las cifras de satisfacción (CSV)",
+    "exportar_cifras_satisfaccion_json": "Exportó las cifras de satisfacción (JSON)",
 }
 
 # Conversation mechanics a lead may also assign (a greeting misread as a request...).
@@ -130,6 +141,7 @@ class Views:
             access_action=lambda a: ACCESS_LABELS.get(a, a),
             masked=lambda text: mask_text(str(text or ""), catalog, full=False),
             plural=lambda n, one, many: f"{n} {one if n == 1 else many}",
+            num=number,
         )
 
     def local(self, moment: Optional[datetime], fmt: str = "%Y-%m-%d %H:%M") -> str:

@@ -9,7 +9,9 @@ two lines::
 
 Modules: ``auth`` (login, logout, the guard of every other page), ``pages``
 (list, transcript, ticket, overview), ``thread_pages`` (a ticket's thread,
-CSAT), ``article_pages`` (the knowledge base's figures), ``exports`` (CSV
+CSAT), ``article_pages`` (the knowledge base's figures), ``intake_pages``
+(funnel, effort, understanding, containment), ``report_pages`` (the weekly
+reports), ``exports`` (CSV
 and JSON), ``views`` (templates, masking, the words for codes), ``room``
 (the services).
 """
@@ -18,7 +20,7 @@ from __future__ import annotations
 
 from sanic import Blueprint
 
-from bot.review import article_pages, auth, exports, links, pages, thread_pages
+from bot.review import article_pages, auth, exports, intake_pages, links, pages, report_pages, thread_pages
 
 
 def review_blueprint() -> Blueprint:
@@ -29,4 +31,6 @@ def review_blueprint() -> Blueprint:
     pages.register(bp)
     thread_pages.register(bp)
     article_pages.register(bp)
+    intake_pages.register(bp)  # embudo, esfuerzo, comprensión, contención (issue 15)
+    report_pages.register(bp)  # the weekly reports written by ``python -m bot review report``
     return bp

@@ -15,6 +15,7 @@ class ReviewSettings:
     secure_cookies: bool = False  # forced Secure cookies even without a proxy saying HTTPS
     timezone: str = "America/Bogota"  # whose days the date filters mean
     abandon_minutes: float = 30.0  # an open form idle this long counts as abandoned
+    chromium: str = ""  # CHROMIUM: the browser that prints the weekly report as PDF (else the usual paths)
 
     @classmethod
     def from_env(cls, env: Env) -> "ReviewSettings":
@@ -24,4 +25,5 @@ class ReviewSettings:
             secure_cookies=read.flag(env, "REVIEW_SECURE_COOKIES", False),
             timezone=read.text(env, "REVIEW_TIMEZONE", cls.timezone),
             abandon_minutes=read.seconds(env, "REVIEW_ABANDON_MINUTES", cls.abandon_minutes),
+            chromium=read.text(env, "CHROMIUM"),
         )
