@@ -63,8 +63,8 @@ def test_questions_refusals_and_effort_to_the_ticket() -> None:
     assert request.asked == {"email", "phone", "phone_country"}
     assert request.answered == {"description", "email", "phone", "phone_country"}
     assert (request.summary, request.confirmed, request.ticket, request.last_question) == (
-        True, True, True, "phone_country",
-    )  # fmt: skip
+        True, True, True, "resumen",
+    )  # fmt: skip  # the summary was the last step asked
     assert [(r.question, r.reason) for r in facts.refusals] == [
         ("email", "missing_at"), ("email", "invalid"), ("phone_country", "no_entendida"),
     ]  # fmt: skip
@@ -320,3 +320,17 @@ def test_tracker_reader_last_id_on_an_empty_store(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'vacio.db'}"
     _metadata.create_all(create_engine(url))
     assert TrackerReader(url).last_id() == 0 and TrackerReader(url).heads(after=5) == {}
+
+
+def test_a_customer_leaving_at_the_summary_stopped_there_not_at_the_question_before() -> None:
+    """Counted once: under «resumen», not also under the last question of the form."""
+    c = Conversation(channel="web").user("/greet", "greet", 1.0).start("pago_en_linea")
+    c.slot("description", "el pse no me deja pagar").slot("email", "ana@empresa.com")
+    asked(c, "phone").user("3157778899", "inform", 1.0).slot("phone", "+573157778899")
+    asked(c, "confirmation").bot("Revisa", "utter_question_confirmation")
+    (request,) = summarize(c).intake.requests.values()
+    assert request.summary and not request.ticket and request.last_question == "resumen"
+    # A correction after the summary asks a question again: that question is then the last step.
+    asked(c, "phone")
+    (request,) = summarize(c).intake.requests.values()
+    assert request.last_question == "phone"

@@ -173,7 +173,7 @@ cache_meta = Table(
 CACHE_TABLES = (conversations, requests, refusals, turn_weeks, picks)
 CHILD_TABLES = (requests, refusals, turn_weeks, picks)
 # Bump when a cache table's columns or the meaning of a cached fact change: the cache is rebuilt.
-CACHE_VERSION = "2"
+CACHE_VERSION = "3"
 _TAG = "cache"
 _WATERMARK = "tracker_watermark"
 

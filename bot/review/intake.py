@@ -35,6 +35,7 @@ from bot.dialogue.slots import (
     empty,
 )
 from bot.privacy import mask_for_log
+from bot.review.metrics_model import SUMMARY as SUMMARY_STEP
 from bot.validation import country_of_e164
 
 # The catalog's field slots (a valid value set for one is an answer) and the form's own questions.
@@ -229,6 +230,9 @@ class IntakeTracker:
     def _ask(self, current: RequestFacts, requested: str) -> None:
         if requested == CONFIRMATION:
             current.summary = True
+            # The summary is the last step asked until a question comes again (a correction): a customer who leaves
+            # at the summary stopped there, not at the question before it.
+            current.last_question = SUMMARY_STEP
             return
         if requested in NOT_QUESTIONS:
             return

@@ -19,7 +19,7 @@ from bot.catalog import Catalog, RequestType
 from bot.dialogue.slots import DESCRIPTION, KB_ANSWER, PHONE, PHONE_COUNTRY
 from bot.review import db
 from bot.review.intake import NOT_UNDERSTOOD, QUESTIONS, REFUSED_AT_SUBMIT
-from bot.review.metrics_model import Example, Funnel, QuestionStep, TypeFunnel
+from bot.review.metrics_model import SUMMARY, Example, Funnel, QuestionStep, TypeFunnel
 
 EXAMPLES = 5
 ALL_TYPES = "Todos los tipos"
@@ -109,7 +109,7 @@ class FunnelQueries:
             _flag(r.summary).label("summary"),
             _flag(r.confirmed).label("confirmed"),
             _flag(r.ticket).label("tickets"),
-            _flag(and_(r.summary, ~r.ticket)).label("stopped_at_summary"),
+            _flag(and_(r.last_question == SUMMARY, ~r.ticket)).label("stopped_at_summary"),
         ]
         for q in QUESTIONS:
             columns += [_has(r.asked, q).label(f"asked_{q}"), _has(r.answered, q).label(f"answered_{q}")]
