@@ -70,8 +70,17 @@ def nothing_happened(harness: Harness, microsoft: FakeMicrosoft) -> bool:
 
 
 def stored_contents(data_dir: Path) -> list[bytes]:
-    """Everything written under the data directory, whatever the store's layout."""
-    return [p.read_bytes() for p in data_dir.rglob("*") if p.is_file()]
+    """Everything written under the data directory, whatever the store's layout.
+
+    The address book writes its notes in the background: SQLite's journal may come and go while this looks.
+    """
+    contents = []
+    for path in data_dir.rglob("*"):
+        try:
+            contents.append(path.read_bytes())
+        except (FileNotFoundError, IsADirectoryError):
+            continue
+    return contents
 
 
 # ------------------------------------------------------------------ channel
