@@ -3,31 +3,28 @@
 ``metrics_csv`` / ``metrics_json`` turn one figure (``KINDS``: embudo,
 esfuerzo, comprension, contencion, satisfaccion) of ``Metrics`` into a file;
 ``export_response`` answers a lead's download (masked examples, no cell a
-spreadsheet would run as a formula, an entry in the access log), and
-``register`` mounts it under ``/cifras/<figura>/exportar.csv|json``.
+spreadsheet would run as a formula, an entry in the access log); the figures' pages
+(``intake_pages``) route their export links to it.
 """
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import json
 from typing import Any, Callable, Mapping, Optional, Sequence
 from urllib.parse import urlencode
 
-from sanic import Blueprint, response
-from sanic.request import Request
+from sanic import response
 from sanic.response import HTTPResponse
 
 from bot.review.accounts import Session
-from bot.review.auth import requires_lead
 from bot.review.exports import _inert
 from bot.review.index import Filters
 from bot.review.links import conversation_path
 from bot.review.metrics import Metrics
 from bot.review.metrics_model import Effort, EffortRow, Example, Funnel, TypeFunnel
-from bot.review.room import ReviewRoom, room_of
+from bot.review.room import ReviewRoom
 from bot.review.views import security_headers
 
 Table = tuple[Sequence[str], list[dict[str, Any]]]
@@ -237,19 +234,3 @@ def export_response(room: ReviewRoom, session: Session, kind: str, fmt: str, arg
         return security_headers(response.raw(body, content_type="text/csv; charset=utf-8", headers=headers))
     data = metrics_json(kind, metrics, filters)
     return security_headers(response.json(data, dumps=lambda d: json.dumps(d, ensure_ascii=False)))
-
-
-@requires_lead
-async def figure_csv(request: Request, session: Session, kind: str) -> HTTPResponse:
-    return await asyncio.to_thread(export_response, room_of(request), session, kind, "csv", request.args)
-
-
-@requires_lead
-async def figure_json(request: Request, session: Session, kind: str) -> HTTPResponse:
-    return await asyncio.to_thread(export_response, room_of(request), session, kind, "json", request.args)
-
-
-def register(bp: Blueprint) -> None:
-    """``/cifras/<figura>/exportar.csv`` and ``exportar.json``, ``figura`` one of ``KINDS``."""
-    bp.add_route(figure_csv, "/cifras/<kind:str>/exportar.csv", methods=["GET"])
-    bp.add_route(figure_json, "/cifras/<kind:str>/exportar.json", methods=["GET"])
