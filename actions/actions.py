@@ -208,7 +208,8 @@ class ActionDeclineOffer(DialogueAction):
 
     def respond(self, turn: Turn, tracker: Tracker) -> Outcome:
         s = self.services
-        declined = answers.verdict(turn, tracker.slots, s.catalog, s.kb, articles.DECLINED)
+        unclear = requests.not_a_yes_or_no(turn, tracker.slots, s.catalog)  # «asdf» read as «no»
+        declined = unclear or answers.verdict(turn, tracker.slots, s.catalog, s.kb, articles.DECLINED)
         return declined or requests.decline_offer(tracker.slots, s.catalog)
 
     def extra_events(self, tracker: Tracker, updates: Mapping[str, Any]) -> List[EventType]:
@@ -223,8 +224,10 @@ class ActionKbFeedback(DialogueAction):
 
     def respond(self, turn: Turn, tracker: Tracker) -> Outcome:
         s = self.services
+        unclear = requests.not_a_yes_or_no(turn, tracker.slots, s.catalog)  # «xyz» read as «sí»
         given = articles.read_verdict(turn) or articles.HELPFUL  # a plain «sí» to articles: they helped
-        return answers.verdict(turn, tracker.slots, s.catalog, s.kb, given) or ({}, [Say("utter_anything_else")])
+        found = unclear or answers.verdict(turn, tracker.slots, s.catalog, s.kb, given)
+        return found or ({}, [Say("utter_anything_else")])
 
     def extra_events(self, tracker: Tracker, updates: Mapping[str, Any]) -> List[EventType]:
         return _opened(updates)

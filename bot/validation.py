@@ -212,6 +212,20 @@ def country_of_e164(e164: Optional[str]) -> Optional[str]:
     return phonenumbers.region_code_for_number(number)
 
 
+def likelier_first(countries: Sequence[str], email: Optional[str]) -> list[str]:
+    """``countries`` with the one the e-mail's domain names («ana@empresa.com.mx» → MX) first.
+
+    A phone valid in two countries is still asked about; the country the
+    customer's own address points to is only the likelier answer, offered
+    first. Addresses under «.com», «.net»… name no country: the order stays.
+    """
+    domain = (email or "").rpartition("@")[2].strip().rstrip(".").lower()
+    top_level = domain.rpartition(".")[2].upper() if "." in domain else ""
+    if top_level not in countries:
+        return list(countries)
+    return [top_level] + [c for c in countries if c != top_level]
+
+
 def format_phone(e164: Optional[str]) -> str:
     """Human-friendly international format for summaries."""
     number = _parse(e164 or "", None)

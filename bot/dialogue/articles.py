@@ -31,6 +31,7 @@ from bot.dialogue.slots import (
     empty,
 )
 from bot.dialogue.turn import Button, Say, Turn, payload
+from bot.dialogue.wording import says_yes_or_no
 from bot.kb.model import Article, Match
 from bot.text import normalize
 
@@ -103,7 +104,7 @@ def read_verdict(turn: Turn) -> Optional[str]:
         return DECLINED
     if _HELPFUL_WORDS.search(words):
         return HELPFUL
-    if turn.confidence >= VERDICT_CONFIDENCE and turn.intent in ("affirm", "deny"):
+    if turn.confidence >= VERDICT_CONFIDENCE and turn.intent in ("affirm", "deny") and says_yes_or_no(turn.text):
         return HELPFUL if turn.intent == "affirm" else DECLINED
     return None
 

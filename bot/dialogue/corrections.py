@@ -12,13 +12,13 @@ from typing import Any, Optional
 
 from bot.catalog import RequestType
 from bot.dialogue.extract import (
-    AFFIRM_CONFIDENCE,
     ESCAPE_INTENTS,
     ESCAPE_MAX_WORDS,
     ITEM_OR_RETIRED,
     UNPARSED,
     Reading,
     is_escape,
+    is_yes_or_no,
     item_in,
     item_or_retired,
 )
@@ -47,7 +47,8 @@ _NEW_VALUE_MARKERS = (
 
 
 def _affirms(turn: Turn) -> bool:
-    return turn.intent == "affirm" and (turn.is_payload or turn.confidence >= AFFIRM_CONFIDENCE)
+    """A «sí» in words or the button; «sdfsdf» read as affirm must never send a ticket."""
+    return is_yes_or_no(turn, "affirm")
 
 
 def answer_confirmation(turn: Turn, request_type: RequestType, reading: Reading) -> Optional[dict[str, Any]]:
@@ -69,8 +70,8 @@ def answer_correction_field(turn: Turn, request_type: RequestType, reading: Read
     correction = read_correction(turn, request_type, reading)
     if correction:
         return {**correction, CORRECTION_FIELD: None}
-    if _affirms(turn):
-        # "Volver al resumen" / "así está bien": nothing to change, show the summary again.
+    if _affirms(turn) or is_yes_or_no(turn, "deny"):
+        # "Volver al resumen" / "así está bien" / «nada, así está bien»: nothing to change, the summary again.
         return {AWAITING_CORRECTION: False, CORRECTION_FIELD: None}
     if is_escape(turn, ESCAPE_INTENTS):
         return None

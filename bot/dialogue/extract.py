@@ -16,6 +16,7 @@ from bot.catalog import Catalog, Country, RequestType, RetiredOption
 from bot.contacts import Found, find_emails, find_phones, words_besides_contacts
 from bot.dialogue.slots import COUNTRY, DESCRIPTION, EMAIL, EMAIL_QUESTIONED, ITEM, ORIGINAL_TEXT, PHONE, PHONE_COUNTRY
 from bot.dialogue.turn import Turn
+from bot.dialogue.wording import names_only_the_type, says_yes_or_no, side_question
 from bot.text import normalize, word_count
 from bot.validation import check_option, suggest_email
 
@@ -51,6 +52,7 @@ DESCRIPTION_PREFILL_MIN_WORDS = 8
 # Keys of an answer that are not slots: validation reads them and never stores them.
 UNPARSED = "_unparsed"  # names the asked slot the message did not answer
 ITEM_OR_RETIRED = "_item_or_retired"  # (active ítem, retired option): validation asks which one
+SIDE_QUESTION = "_side_question"  # a question about the process (wording.side_question): answered, then asked again
 
 # How customers say the request they started is not the one they meant.
 _SELF_CORRECTION = re.compile(r"\b(perdon|disculpa|en realidad|me equivoque|no es eso|mejor dicho|corrijo)\b")
@@ -87,6 +89,14 @@ class Reading:
     @cached_property
     def words_besides_contacts(self) -> list[str]:
         return words_besides_contacts(self.text, self.contacts)
+
+    @cached_property
+    def without_contacts(self) -> str:
+        """The text with its e-mails and phones blanked out."""
+        rest = self.text
+        for found in sorted(self.contacts, key=lambda f: -f.start):
+            rest = rest[: found.start] + " " + rest[found.end :]
+        return rest
 
     @cached_property
     def word_count(self) -> int:
@@ -165,6 +175,21 @@ def item_or_retired(turn: Turn, reading: Reading, request_type: RequestType) -> 
     return (active[0], retired) if len(active) == 1 else None
 
 
+def is_yes_or_no(turn: Turn, intent: Optional[str] = None) -> bool:
+    """An affirm or deny (``intent`` only, when given) the words bear out: «xyz» read as affirm is none."""
+    if turn.intent not in ((intent,) if intent else ("affirm", "deny")):
+        return False
+    return turn.is_payload or (turn.confidence >= AFFIRM_CONFIDENCE and says_yes_or_no(turn.text))
+
+
+def asks_aside(turn: Turn, requested: str) -> Optional[dict[str, Any]]:
+    """«¿cuánto tarda la respuesta?» while a datum is asked: answered, never taken as the datum."""
+    if turn.is_payload:
+        return None
+    kind = side_question(turn.text)
+    return {SIDE_QUESTION: kind, requested: None} if kind else None
+
+
 def is_escape(turn: Turn, intents: frozenset[str]) -> bool:
     if turn.intent not in intents:
         return False
@@ -196,7 +221,9 @@ def extract_start(turn: Turn, slots: Mapping[str, Any], request_type: RequestTyp
     if item:
         found[ITEM] = item
     if request_type.field(DESCRIPTION) and reading.word_count >= DESCRIPTION_PREFILL_MIN_WORDS:
-        found[DESCRIPTION] = reading.text
+        # An opening that only names the type («tengo un inconveniente con el ERP») is no description: asked.
+        if not names_only_the_type(reading.without_contacts, request_type, reading.catalog):
+            found[DESCRIPTION] = reading.text
     return found
 
 
@@ -205,6 +232,9 @@ def extract_answer(
     turn: Turn, slots: Mapping[str, Any], request_type: RequestType, reading: Reading, requested: str
 ) -> Optional[dict[str, Any]]:
     """What an answer to the ``requested`` datum (not the summary) fills; None when it is no answer."""
+    aside = asks_aside(turn, requested)
+    if aside is not None:
+        return aside
     if requested == DESCRIPTION:
         return _answer_description(turn, slots, request_type, reading)
     text = reading.text
@@ -212,7 +242,7 @@ def extract_answer(
     if requested == EMAIL:
         value = turn.entity(EMAIL) or reading.email
         questioned = slots.get(EMAIL_QUESTIONED)
-        if value is None and questioned and turn.intent in ("affirm", "deny") and turn.confidence >= AFFIRM_CONFIDENCE:
+        if value is None and questioned and is_yes_or_no(turn):
             # Typed answers to «¿Quisiste decir …?»: sí takes the suggestion, no keeps what was written.
             value = (suggest_email(questioned) or questioned) if turn.intent == "affirm" else questioned
     elif requested == PHONE:

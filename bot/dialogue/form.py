@@ -18,7 +18,7 @@ from typing import Any, Mapping, Optional
 from bot.catalog import Catalog, RequestType
 from bot.dialogue import articles
 from bot.dialogue.corrections import answer_confirmation, answer_correction_field
-from bot.dialogue.extract import UNPARSED, Reading, extract_answer, extract_start
+from bot.dialogue.extract import SIDE_QUESTION, UNPARSED, Reading, extract_answer, extract_start
 from bot.dialogue.ports import AttachmentResolver, Knowledge
 from bot.dialogue.received import attachments_in, channel_contacts
 from bot.dialogue.revalidate import refusal_says, revalidate
@@ -179,6 +179,9 @@ def step(
                 return Step({**fixes, requested: None}, answered, requested)
         if answer is None:
             return Step(reject=True)
+        if SIDE_QUESTION in answer:  # about the process: answered, and the pending question is asked again
+            requested = str(slots.get(REQUESTED_SLOT))  # only a datum question reads asides
+            return Step({**fixes, requested: None}, [Say(str(answer[SIDE_QUESTION]))], requested)
         updates = answer
     else:
         updates = {}

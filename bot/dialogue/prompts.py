@@ -13,6 +13,7 @@ from typing import Any, Mapping
 
 from bot.catalog import Catalog, RequestType
 from bot.dialogue.articles import offer_question
+from bot.dialogue.description import shown_description
 from bot.dialogue.form import Step
 from bot.dialogue.slots import (
     CONFIRMATION,
@@ -28,7 +29,7 @@ from bot.dialogue.slots import (
     REQUEST_TYPE,
 )
 from bot.dialogue.turn import Button, Say, payload
-from bot.validation import format_phone
+from bot.validation import format_phone, likelier_first
 
 
 def type_path(request_type: RequestType, catalog: Catalog) -> str:
@@ -56,6 +57,10 @@ def summary(slots: Mapping[str, Any], catalog: Catalog) -> str:
             shown = format_phone(value) if value else catalog.label("none")
         elif spec.kind == "attachment":
             shown = _attachment_names(value, catalog)
+        elif spec.id == DESCRIPTION and value:
+            # As the ticket will have it: the request's own e-mail and phone are shown as fields.
+            countries = catalog.country_ids
+            shown = shown_description(str(value), slots.get(EMAIL), slots.get(PHONE), countries, spec.min_words) or ""
         else:
             shown = str(value) if value else catalog.label("none")
         lines.append(f"• {spec.label}: {shown}")
@@ -84,7 +89,8 @@ def ask(slot: str, slots: Mapping[str, Any], catalog: Catalog) -> list[Say]:
         return [Say("utter_question_phone")]
     if slot == PHONE_COUNTRY:
         candidates: Mapping[str, str] = slots.get(PHONE_CANDIDATES) or {}
-        countries = [c for c in catalog.countries if c.id in candidates]
+        known = [c.id for c in catalog.countries if c.id in candidates]
+        countries = [c for c in (catalog.country(i) for i in likelier_first(known, slots.get(EMAIL))) if c]
         buttons = tuple(Button(c.name, payload("inform", country=c.id)) for c in countries)
         return [
             Say(

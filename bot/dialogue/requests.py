@@ -10,8 +10,9 @@ from __future__ import annotations
 from typing import Any, Mapping, Optional
 
 from bot.catalog import Catalog, RetiredOption
+from bot.dialogue.articles import read_verdict
 from bot.dialogue.extract import Reading
-from bot.dialogue.navigation import OPENING_KEPT, categories_menu, menu_button, suggestions
+from bot.dialogue.navigation import OPENING_KEPT, categories_menu, greet, menu_button, suggestions
 from bot.dialogue.prompts import type_path
 from bot.dialogue.received import attachments_in
 from bot.dialogue.slots import (
@@ -31,6 +32,7 @@ from bot.dialogue.slots import (
 )
 from bot.dialogue.turn import Button, Say, Turn, payload
 from bot.dialogue.validate import redirect_retired
+from bot.dialogue.wording import greeting_or_help_only, says_yes_or_no
 from bot.validation import Check, PhoneCheck, check_email, check_option, check_phone, format_phone, shown_value
 
 Outcome = tuple[dict[str, Any], list[Say]]
@@ -275,4 +277,34 @@ def low_confidence(turn: Turn, slots: Mapping[str, Any], catalog: Catalog) -> Ou
     reading = Reading("" if turn.is_payload else turn.text, catalog)
     if reading.emails or reading.phones:
         return contact_outside_form(turn, slots, catalog, reading)
+    if not turn.is_payload and greeting_or_help_only(turn.text):
+        return {FALLBACK_COUNT: 0}, greet(catalog)  # «hola, necesito ayuda»: the menu, not request types
+    if not turn.is_payload and _best_guess(turn) in SMALL_TALK_INTENTS and not says_yes_or_no(turn.text):
+        # «asdf qwer»: the NLU's nearest guess is small talk and no word of it is one; nothing to suggest.
+        return {}, [Say("utter_default", {}, (menu_button(catalog),))]
     return suggestions(turn, slots, catalog)
+
+
+# Nearest guesses that mean the words were not understood when no yes/no word bears them out.
+SMALL_TALK_INTENTS = frozenset({"affirm", "deny", "chitchat", "goodbye", "thanks", "greet"})
+FALLBACK_INTENT = "nlu_fallback"
+
+
+def _best_guess(turn: Turn) -> Optional[str]:
+    """The intent the NLU found likeliest, the fallback set aside."""
+    if turn.intent != FALLBACK_INTENT:
+        return turn.intent
+    ranked = [str(e.get("name")) for e in turn.intent_ranking if e.get("name") != FALLBACK_INTENT]
+    return ranked[0] if ranked else None
+
+
+def not_a_yes_or_no(turn: Turn, slots: Mapping[str, Any], catalog: Catalog) -> Optional[Outcome]:
+    """A «sí» or «no» with no question pending whose words hold none («xyz» read as affirm).
+
+    Read as the unsure guess it is (``low_confidence``), never answered
+    «De acuerdo. ¿Hay algo más…?» nor counted as a verdict on articles.
+    None when the words (or a button) do say yes or no.
+    """
+    if turn.is_payload or says_yes_or_no(turn.text) or read_verdict(turn) is not None:
+        return None
+    return low_confidence(turn, slots, catalog)

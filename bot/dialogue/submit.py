@@ -7,9 +7,10 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional, Sequence, Union
 
-from bot.catalog import Catalog
+from bot.catalog import Catalog, RequestType
 from bot.dialogue.answers import resolved
 from bot.dialogue.articles import HELPFUL, ticket_lines
+from bot.dialogue.description import shown_description
 from bot.dialogue.form import next_slot
 from bot.dialogue.handoff import flag_created
 from bot.dialogue.ports import AttachmentResolver, HandoffDesk, TicketRepository, Unavailable
@@ -88,7 +89,9 @@ def build_ticket(
         email=str(values.get(EMAIL)),
         phone=values.get(PHONE) or None,
         # Card numbers never reach a ticket (nor JSM, nor an agent's screen).
-        description=mask_cards(values.get(DESCRIPTION) or "") or None if request_type.field(DESCRIPTION) else None,
+        description=mask_cards(_described(values, request_type, catalog)) or None
+        if request_type.field(DESCRIPTION)
+        else None,
         articles_shown=ticket_lines(values.get(KB_ARTICLES)),
         original_text=mask_cards(values.get(ORIGINAL_TEXT) or "") or None,
         redirected_from=values.get(REDIRECTED_FROM),
@@ -96,6 +99,14 @@ def build_ticket(
         channel=turn.channel or "desconocido",
         conversation_id=turn.sender_id,
     )
+
+
+def _described(values: Mapping[str, Any], request_type: RequestType, catalog: Catalog) -> str:
+    """The description as the summary showed it: the request's own e-mail and phone are fields, not text."""
+    spec = request_type.field(DESCRIPTION)
+    min_words = spec.min_words if spec else 1
+    text = values.get(DESCRIPTION) or ""
+    return shown_description(text, values.get(EMAIL), values.get(PHONE), catalog.country_ids, min_words) or ""
 
 
 # The store's idempotency key column holds this many characters.

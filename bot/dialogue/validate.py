@@ -33,6 +33,7 @@ from bot.validation import (
     check_email,
     check_option,
     check_phone,
+    likelier_first,
     suggest_email,
 )
 
@@ -96,7 +97,9 @@ def _validate_phone_country(value: Any, slots: Mapping[str, Any], catalog: Catal
     country = str(value).upper() if value else None
     if country and country in candidates:
         return {PHONE: candidates[country], COUNTRY: country, PHONE_CANDIDATES: None, PHONE_COUNTRY: None}, []
-    names = " o ".join(c.name for c in catalog.countries if c.id in candidates)
+    known = [c.id for c in catalog.countries if c.id in candidates]
+    ordered = [catalog.country(i) for i in likelier_first(known, slots.get(EMAIL))]
+    names = " o ".join(c.name for c in ordered if c is not None)
     return {PHONE_COUNTRY: None}, [Say("utter_invalid_phone_country", {"countries": names})]
 
 
