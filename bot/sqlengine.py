@@ -8,8 +8,9 @@ server, web server, delivery worker) write to the same file.
 from __future__ import annotations
 
 import threading
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, TypeVar
 
 from sqlalchemy import MetaData, create_engine
 from sqlalchemy.engine import Engine
@@ -34,6 +35,21 @@ def shared_engine(url: str) -> Engine:
             engine = create_engine(url, **kwargs)
             _engines[url] = engine
         return engine
+
+
+_Moment = TypeVar("_Moment", datetime, Optional[datetime])
+
+
+def as_utc(moment: _Moment) -> _Moment:
+    """SQLite hands datetimes back without their time zone; everything the project stores is UTC."""
+    if moment is not None and moment.tzinfo is None:
+        return moment.replace(tzinfo=timezone.utc)
+    return moment
+
+
+def db_complaint(exc: SQLAlchemyError) -> str:
+    """The database's own complaint, for logs and Spanish errors, never the statement's parameters (customers' data)."""
+    return str(getattr(exc, "orig", None) or type(exc).__name__)
 
 
 def created_meanwhile(exc: SQLAlchemyError) -> bool:

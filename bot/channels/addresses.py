@@ -27,7 +27,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, declarative_base, sessionmaker
 
 from bot.privacy import mask_sender
-from bot.sqlengine import SchemaOnce, shared_engine
+from bot.sqlengine import SchemaOnce, as_utc, db_complaint, shared_engine
 
 logger = logging.getLogger(__name__)
 
@@ -107,18 +107,6 @@ def now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def _aware(moment: Optional[datetime]) -> Optional[datetime]:
-    """SQLite drops tzinfo; everything stored is UTC."""
-    if moment is not None and moment.tzinfo is None:
-        return moment.replace(tzinfo=timezone.utc)
-    return moment
-
-
-def _why(exc: SQLAlchemyError) -> str:
-    """The database's own complaint, without the statement's parameters (they hold phone numbers)."""
-    return str(getattr(exc, "orig", None) or type(exc).__name__)
-
-
 def _account(account_id: Optional[str], name: Optional[str]) -> dict[str, Any]:
     return {k: v for k, v in (("id", account_id), ("name", name)) if v}
 
@@ -146,7 +134,7 @@ def address_of(row: AddressRow) -> Address:
             user=_account(row.user_id, row.user_name),
             tenant_id=row.tenant_id,
         )
-    return Address(row.conversation_id, row.channel, _aware(row.last_inbound_at) or now(), reference)
+    return Address(row.conversation_id, row.channel, as_utc(row.last_inbound_at) or now(), reference)
 
 
 class AddressBook:
@@ -162,7 +150,9 @@ class AddressBook:
         try:
             self._schema.ensure()
         except SQLAlchemyError as exc:
-            raise AddressError(f"no se pudo abrir la libreta de direcciones de los canales: {_why(exc)}") from exc
+            raise AddressError(
+                f"no se pudo abrir la libreta de direcciones de los canales: {db_complaint(exc)}"
+            ) from exc
 
     def _session(self) -> Session:
         self._ensure_schema()
@@ -202,7 +192,7 @@ class AddressBook:
                     continue
         except SQLAlchemyError as exc:
             raise AddressError(
-                f"no se pudo anotar la dirección de {mask_sender(conversation_id)}: {_why(exc)}"
+                f"no se pudo anotar la dirección de {mask_sender(conversation_id)}: {db_complaint(exc)}"
             ) from exc
         raise AddressError(f"no se pudo anotar la dirección de {mask_sender(conversation_id)}: conflicto repetido")
 
@@ -214,7 +204,9 @@ class AddressBook:
                 ).scalar_one_or_none()
                 return address_of(row) if row is not None else None
         except SQLAlchemyError as exc:
-            raise AddressError(f"no se pudo leer la dirección de {mask_sender(conversation_id)}: {_why(exc)}") from exc
+            raise AddressError(
+                f"no se pudo leer la dirección de {mask_sender(conversation_id)}: {db_complaint(exc)}"
+            ) from exc
 
 
 class InboundNotes:

@@ -24,7 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, declarative_base, sessionmaker
 
 from bot.kb.model import Article
-from bot.sqlengine import SchemaOnce, shared_engine
+from bot.sqlengine import SchemaOnce, as_utc, db_complaint, shared_engine
 
 Base: Any = declarative_base()  # Any: SQLAlchemy 1.4's declarative base is built at run time
 
@@ -90,15 +90,6 @@ class DeflectionEvent:
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
-
-
-def _aware(moment: datetime) -> datetime:
-    """SQLite drops tzinfo; everything stored is UTC."""
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment
-
-
-def _why(exc: SQLAlchemyError) -> str:
-    return str(getattr(exc, "orig", None) or type(exc).__name__)
 
 
 class DeflectionLog:
@@ -172,7 +163,7 @@ class DeflectionLog:
                 session.add(self._event(row.conversation_id, VIEWED, [row.article_id], None, None, _now()))
                 return LinkTarget(row.article_id, row.title, row.url, row.source)
         except SQLAlchemyError as exc:
-            raise DeflectionError(f"No se pudo registrar la visita a un artículo: {_why(exc)}") from exc
+            raise DeflectionError(f"No se pudo registrar la visita a un artículo: {db_complaint(exc)}") from exc
 
     def events(self, conversation_id: Optional[str] = None, since: Optional[datetime] = None) -> list[DeflectionEvent]:
         """Recorded events, oldest first; of one conversation, or since a moment, when given."""
@@ -185,7 +176,7 @@ class DeflectionLog:
             with self._session() as session:
                 rows = session.execute(query).scalars().all()
         except SQLAlchemyError as exc:
-            raise DeflectionError(f"No se pudieron leer los registros de artículos: {_why(exc)}") from exc
+            raise DeflectionError(f"No se pudieron leer los registros de artículos: {db_complaint(exc)}") from exc
         return [
             DeflectionEvent(
                 r.conversation_id,
@@ -193,7 +184,7 @@ class DeflectionLog:
                 tuple(r.article_ids.split()),
                 r.request_type,
                 r.channel,
-                _aware(r.at),
+                as_utc(r.at),
             )
             for r in rows
         ]
@@ -221,4 +212,4 @@ class DeflectionLog:
             with self._lock, self._session() as session, session.begin():
                 session.add_all(rows)
         except SQLAlchemyError as exc:
-            raise DeflectionError(f"No se pudo guardar {what} de la base de conocimiento: {_why(exc)}") from exc
+            raise DeflectionError(f"No se pudo guardar {what} de la base de conocimiento: {db_complaint(exc)}") from exc

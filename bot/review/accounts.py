@@ -34,6 +34,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.review import db
 from bot.settings.review import ReviewSettings
+from bot.sqlengine import as_utc
 
 MAX_FAILURES = 5  # per user name at one address, before its attempts must wait
 SPREAD_ADDRESSES = 5  # addresses failing on one user name before it waits everywhere
@@ -51,10 +52,6 @@ SUBJECT_LENGTH = db.audit.c.subject.type.length
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def _digest(token: str) -> str:
@@ -101,7 +98,7 @@ def _wait(failures: int, free: int, last: Optional[datetime], now: datetime) -> 
     if failures <= free or last is None:
         return 0.0
     delay = min(MAX_DELAY.total_seconds(), FIRST_DELAY.total_seconds() * 2.0 ** min(failures - free - 1, 40))
-    return max(0.0, delay - (now - _aware(last)).total_seconds())
+    return max(0.0, delay - (now - as_utc(last)).total_seconds())
 
 
 def same_token(expected: str, submitted: Optional[str]) -> bool:
@@ -300,9 +297,9 @@ class Accounts:
                 .join(db.users, db.users.c.id == db.sessions.c.user_id)
                 .where(db.sessions.c.token_hash == _digest(token), db.users.c.active.is_(True))
             ).first()
-        if row is None or _aware(row.expires_at) <= _now():
+        if row is None or as_utc(row.expires_at) <= _now():
             return None
-        return Session(token, row.username, row.csrf, _aware(row.expires_at))
+        return Session(token, row.username, row.csrf, as_utc(row.expires_at))
 
     def logout(self, token: str) -> None:
         with self.engine.begin() as connection:
@@ -335,4 +332,4 @@ class Accounts:
     def access_log(self, limit: int = 50) -> list[tuple[str, str, str, datetime]]:
         with self.engine.connect() as connection:
             rows = connection.execute(select(db.audit).order_by(db.audit.c.id.desc()).limit(limit))
-            return [(r.username, r.action, r.subject, _aware(r.at)) for r in rows]
+            return [(r.username, r.action, r.subject, as_utc(r.at)) for r in rows]

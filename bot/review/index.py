@@ -23,6 +23,7 @@ from bot.review.analysis import ABANDON_AFTER, IN_PROGRESS, OUTCOME_ORDER, REDIR
 from bot.review.index_rows import rows_of
 from bot.settings.env import SettingError
 from bot.settings.review import ReviewSettings
+from bot.sqlengine import as_utc
 from bot.text import normalize
 from bot.transcripts import TrackerReader
 
@@ -51,12 +52,6 @@ def review_zone(review: ReviewSettings) -> ZoneInfo:
 
 
 DEFAULT_ZONE = review_zone(ReviewSettings())
-
-
-def _aware(moment: Optional[datetime]) -> Optional[datetime]:
-    if moment is None:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 # Dates a filter may name: 9999-12-31 plus the day a range ends on would overflow ``date``.
@@ -154,8 +149,8 @@ def _split(value: Optional[str]) -> list[str]:
 def _row(record: Any) -> Row:
     return Row(
         sender_id=record.sender_id,
-        started_at=_aware(record.started_at),
-        last_at=_aware(record.last_at),
+        started_at=as_utc(record.started_at),
+        last_at=as_utc(record.last_at),
         channel=record.channel,
         request_types=_split(record.request_types),
         last_request_type=record.last_request_type,
@@ -348,7 +343,7 @@ class ConversationIndex:
         for kind, outcome, found in by_type:
             stats.outcomes_by_type.setdefault(kind or "—", Counter())[outcome] += int(found)
         for started_at, outcomes, tickets in recent:
-            day = _aware(started_at).astimezone(zone).date()  # type: ignore[union-attr]  # not None: filtered
+            day = as_utc(started_at).astimezone(zone).date()  # not None: filtered by started_at >= since
             per_day[day] += 1
             if f",{TICKET}," in (outcomes or ""):
                 tickets_day[day] += len(_split(tickets))

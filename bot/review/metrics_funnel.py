@@ -9,7 +9,6 @@ it never reads a tracker event.
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime, timezone
 from typing import Any, Optional, Sequence
 
 from sqlalchemy import and_, case, func, select
@@ -20,6 +19,7 @@ from bot.dialogue.slots import DESCRIPTION, KB_ANSWER, PHONE, PHONE_COUNTRY
 from bot.review import db
 from bot.review.intake import NOT_UNDERSTOOD, QUESTIONS, REFUSED_AT_SUBMIT
 from bot.review.metrics_model import SUMMARY, Example, Funnel, QuestionStep, TypeFunnel
+from bot.sqlengine import as_utc
 
 EXAMPLES = 5
 ALL_TYPES = "Todos los tipos"
@@ -46,13 +46,6 @@ _QUESTION_REFUSALS = {
     ("item", "invalid"): "Opción que no está en la lista",
     (PHONE_COUNTRY, "invalid"): "País que no se ofreció",
 }
-
-
-def aware(moment: Optional[datetime]) -> Optional[datetime]:
-    """SQLite gives naive datetimes back: they were stored in UTC."""
-    if moment is None:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def refusal_label(question: str, reason: str) -> str:
@@ -164,7 +157,7 @@ class FunnelQueries:
             refusals[(kind or "", question)][reason] = int(count)
         shown: dict[tuple[str, str], list[Example]] = defaultdict(list)
         for row in examples:
-            shown[(row.request_type or "", row.question)].append(Example(row.sender_id, row.text, aware(row.at)))
+            shown[(row.request_type or "", row.question)].append(Example(row.sender_id, row.text, as_utc(row.at)))
         order = {rt.id: n for n, rt in enumerate(self.catalog.request_types)}
         by_type = []
         for row in sorted(totals, key=lambda t: (order.get(t.request_type, len(order)), t.request_type)):

@@ -20,6 +20,7 @@ from sqlalchemy import and_, exists, or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import aliased
 
+from bot.sqlengine import as_utc
 from bot.text import clean_text, normalize
 from bot.thread.csat import open_question
 from bot.thread.model import (
@@ -43,7 +44,6 @@ from bot.thread.table import (
     ThreadError,
     ThreadRow,
     ThreadTables,
-    aware,
     encode_attachments,
     message_of,
     now,
@@ -139,8 +139,8 @@ class TicketThread:
             last_body, last_at, _ = previous[0]
             if normalize(last_body) == normalize(news.body):
                 return None
-            last_at = aware(last_at)
-            if news.happened_at is not None and last_at is not None and aware(news.happened_at) < last_at:
+            last_at = as_utc(last_at)
+            if news.happened_at is not None and last_at is not None and as_utc(news.happened_at) < last_at:
                 return None
         return f"status#{len(previous) + 1}:{normalize(news.body)}"
 

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, declarative_base, sessionmaker
 
-from bot.sqlengine import SchemaOnce, shared_engine
+from bot.sqlengine import SchemaOnce, as_utc, shared_engine
 from bot.thread.model import CsatAnswer, ThreadMessage
 from bot.tickets.model import Attachment
 
@@ -79,13 +79,6 @@ def now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def aware(moment: Any) -> Any:
-    """SQLite drops tzinfo; everything stored is UTC."""
-    if isinstance(moment, datetime) and moment.tzinfo is None:
-        return moment.replace(tzinfo=timezone.utc)
-    return moment
-
-
 def encode_attachments(items: tuple[Attachment, ...]) -> str:
     return json.dumps([asdict(a) for a in items], ensure_ascii=False)
 
@@ -101,15 +94,15 @@ def message_of(row: ThreadRow) -> ThreadMessage:
         body=row.body or "",
         conversation_id=row.conversation_id,
         channel=row.channel,
-        created_at=aware(row.created_at),
+        created_at=as_utc(row.created_at),
         author=row.author,
-        happened_at=aware(row.happened_at),
+        happened_at=as_utc(row.happened_at),
         status_category=row.status_category,
         attachments=tuple(Attachment.from_dict(a) for a in json.loads(row.attachments or "[]")),
         delivery_status=row.delivery_status,
         attempts=int(row.attempts or 0),
-        next_attempt_at=aware(row.next_attempt_at),
-        delivered_at=aware(row.delivered_at),
+        next_attempt_at=as_utc(row.next_attempt_at),
+        delivered_at=as_utc(row.delivered_at),
         via=row.via,
         last_error=row.last_error,
     )
@@ -122,10 +115,10 @@ def answer_of(row: CsatRow) -> CsatAnswer:
         channel=row.channel,
         request_type_id=row.request_type_id,
         request_type=row.request_type,
-        asked_at=aware(row.asked_at),
+        asked_at=as_utc(row.asked_at),
         rating=row.rating,
         comment=row.comment,
-        answered_at=aware(row.answered_at),
+        answered_at=as_utc(row.answered_at),
     )
 
 

@@ -25,7 +25,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, declarative_base, sessionmaker
 
-from bot.sqlengine import SchemaOnce, shared_engine
+from bot.sqlengine import SchemaOnce, as_utc, shared_engine
 from bot.tickets.errors import TicketStoreError
 from bot.tickets.model import Attachment, NewTicket, Ticket
 
@@ -90,11 +90,6 @@ _CODECS: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {
 }
 
 
-def aware(moment: datetime) -> datetime:
-    """SQLite drops tzinfo; everything stored is UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-
-
 def now() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -118,7 +113,7 @@ def ticket_of(row: TicketRow) -> Ticket:
         if codec:
             value = codec[1](value)
         elif isinstance(value, datetime):
-            value = aware(value)
+            value = as_utc(value)
         elif value is None and spec.default is not MISSING:
             value = spec.default
         values[spec.name] = value

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import datetime, timezone
 from typing import Optional
 
+from bot.sqlengine import as_utc
 from bot.thread import ThreadMessage, TicketRef, TicketThread, Update
 from bot.thread.model import STATUS, TO_CUSTOMER
 from bot.tickets.model import Ticket
@@ -39,12 +39,6 @@ def ticket_ref(ticket: Ticket) -> TicketRef:
         request_type=ticket.request_type,
         jsm_key=ticket.jsm_key,
     )
-
-
-def _aware(moment: Optional[datetime]) -> Optional[datetime]:
-    if moment is not None and moment.tzinfo is None:
-        return moment.replace(tzinfo=timezone.utc)
-    return moment
 
 
 class UpdateRecorder:
@@ -85,7 +79,7 @@ class UpdateRecorder:
 
     def _older_than_last_status(self, ticket: Ticket, update: Update) -> bool:
         """A status change reported after a newer one (a late webhook, a replayed delivery) is history, not news."""
-        happened = _aware(update.happened_at)
+        happened = as_utc(update.happened_at)
         if happened is None:
             return False
         statuses = [m for m in self.thread.messages(ticket.key) if m.direction == TO_CUSTOMER and m.kind == STATUS]

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import declarative_base, sessionmaker
 
 from bot.privacy import mask_sender
-from bot.sqlengine import SchemaOnce, shared_engine
+from bot.sqlengine import SchemaOnce, db_complaint, shared_engine
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ class WelcomeBook:
         except IntegrityError:
             return False
         except SQLAlchemyError as exc:
-            why = getattr(exc, "orig", None) or type(exc).__name__
+            why = db_complaint(exc)
             raise WelcomeError(f"no se pudo anotar la bienvenida de {mask_sender(conversation_id)}: {why}") from exc
 
     def release(self, conversation_id: str) -> None:
@@ -86,7 +86,7 @@ class WelcomeBook:
             with self._sessions.begin() as session:
                 session.execute(delete(WelcomeRow).where(WelcomeRow.conversation_id == conversation_id))
         except SQLAlchemyError as exc:
-            why = getattr(exc, "orig", None) or type(exc).__name__
+            why = db_complaint(exc)
             raise WelcomeError(f"no se pudo liberar la bienvenida de {mask_sender(conversation_id)}: {why}") from exc
 
 

@@ -34,7 +34,7 @@ from bot.channels.whatsapp.config import WhatsAppConfig
 from bot.channels.whatsapp.interactive import Content
 from bot.channels.whatsapp.replies import twilio_error
 from bot.http_retry import RetryPolicy
-from bot.sqlengine import SchemaOnce, shared_engine
+from bot.sqlengine import SchemaOnce, as_utc, db_complaint, shared_engine
 
 logger = logging.getLogger(__name__)
 
@@ -71,11 +71,6 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def _aware(moment: datetime) -> datetime:
-    """SQLite drops tzinfo; everything stored is UTC."""
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment
-
-
 class ContentCache:
     """The table of created contents in the tickets database at ``url``; created on first use."""
 
@@ -104,7 +99,7 @@ class ContentCache:
             row = session.execute(
                 select(ContentRow.sid, ContentRow.reserved_at).where(ContentRow.key == key)
             ).one_or_none()
-            if row is None or row.sid or moment - _aware(row.reserved_at) < stale_after:
+            if row is None or row.sid or moment - as_utc(row.reserved_at) < stale_after:
                 return False
             taken = session.execute(
                 update(ContentRow)
@@ -235,7 +230,7 @@ class Contents:
         try:
             await asyncio.to_thread(self.cache.forget, sid)
         except SQLAlchemyError as exc:
-            logger.error("WhatsApp: no se pudo olvidar el contenido %s: %s", sid, getattr(exc, "orig", None) or exc)
+            logger.error("WhatsApp: no se pudo olvidar el contenido %s: %s", sid, db_complaint(exc))
 
     async def close(self) -> None:
         await self.api.http.close()
