@@ -274,3 +274,129 @@ def test_the_summary_and_the_slot_with_contact_data_in_the_description(catalog: 
     summary = prompts.summary({**slots, **step.updates, "phone": "+573157778899"}, catalog)
     assert "• Descripción: el botón de pagos queda cargando\n" in summary
     assert "• Generar esta solicitud en nombre de: luis@banco.com.mx" in summary
+
+
+# ------------------------------------------ found by a second reader (issue 16, after landing)
+@pytest.mark.parametrize("text", ["Sí.", "Ok.", "Listo.", "Dale.", "Claro.", "de acuerdo.", "por supuesto.", "SIII!"])
+def test_a_final_period_does_not_hide_a_yes_at_the_summary(catalog: Catalog, text: str) -> None:
+    slots = {"request_type": "pago_en_linea", "requested_slot": "confirmation"}
+    step = form.step(turn(text, "affirm", 0.97), slots, catalog)
+    assert step.updates.get("confirmation") == "send", text
+
+
+@pytest.mark.parametrize("text", ["no no no", "nada que ver, espera", "no está bien, el correo es otro", "nop."])
+def test_words_that_lean_to_no_never_send_the_ticket_when_read_as_affirm(catalog: Catalog, text: str) -> None:
+    slots = {"request_type": "pago_en_linea", "requested_slot": "confirmation"}
+    step = form.step(turn(text, "affirm", 0.8), slots, catalog)
+    assert step.updates.get("confirmation") != "send", text
+
+
+def test_the_first_yes_or_no_word_decides() -> None:
+    assert wording.leaning("sí, no hay problema") is True
+    assert wording.leaning("no, está bien") is False
+    assert wording.leaning("Nada.") is False and wording.leaning("👎") is False and wording.leaning("✔️") is True
+    assert wording.leaning("/deny") is False and wording.leaning("/affirm") is True
+    assert wording.leaning("asdf qwer") is None
+
+
+@pytest.mark.parametrize("text", ["Nada.", "No.", "nada, así está bien"])
+def test_nothing_to_correct_with_a_final_period(catalog: Catalog, text: str) -> None:
+    slots = {"request_type": "pago_en_linea", "awaiting_correction": True, "requested_slot": "correction_field"}
+    for intent in ("deny", "affirm"):
+        step = form.step(turn(text, intent, 0.9), slots, catalog)
+        assert step.updates.get("awaiting_correction") is False, (text, intent)
+
+
+def test_a_greeting_with_a_final_period_is_still_a_greeting() -> None:
+    assert wording.greeting_or_help_only("Hola, necesito ayuda.")
+    assert wording.greeting_or_help_only("Buenas tardes.")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "el botón de PSE queda cargando y los clientes no pueden pagar desde ayer, ¿cuánto tardan en resolver?",
+        "¿Cuándo me responden? Ya llevo tres días esperando que se refleje el pago de la factura 123",
+        "¿Por qué me piden un token cada vez que entro al portal de pagos?",
+        "¿por qué necesita el PSE que el cliente tenga cuenta bancaria?",
+    ],
+)
+def test_a_description_that_also_asks_something_is_kept(catalog: Catalog, text: str) -> None:
+    slots = {"request_type": "pago_en_linea", "requested_slot": "description"}
+    step = form.step(turn(text, "pago_en_linea", 0.7), slots, catalog)
+    assert step.updates.get("description") == text
+
+
+@pytest.mark.parametrize(
+    "slot, text, value",
+    [
+        ("email", "ana@empresa.com.co ¿cuándo me responden?", "ana@empresa.com.co"),
+        ("phone", "+57 300 123 4567, ¿por qué necesitan mi celular?", "+573001234567"),
+    ],
+)
+def test_a_datum_given_with_a_side_question_is_taken(catalog: Catalog, slot: str, text: str, value: str) -> None:
+    slots = {
+        "request_type": "pago_en_linea",
+        "description": "el PSE no me deja pagar la factura",
+        "email": "ana@empresa.com.co" if slot == "phone" else None,
+        "requested_slot": slot,
+    }
+    step = form.step(turn(text, "inform", 0.9), slots, catalog)
+    assert step.updates.get(slot) == value
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "cambiar el correo de notificaciones de pedro@empresa.com a ana@empresa.com",
+        "las notificaciones de pago no llegan a mi correo ana@empresa.com desde el lunes",
+        "no puedo entrar con ana@empresa.com ni con mi clave",
+        "las notificaciones de pago no llegan a mi correo ana@empresa.com.",
+    ],
+)
+def test_an_address_the_sentence_is_about_stays_in_the_description(text: str) -> None:
+    assert shown_description(text, "ana@empresa.com", None, COUNTRIES, 3) == text
+
+
+def test_a_number_the_sentence_is_about_stays_in_the_description() -> None:
+    text = "necesito que el celular de contacto del convenio sea 3001234567 en vez del actual"
+    assert shown_description(text, None, "+573001234567", COUNTRIES, 3) == text
+
+
+def test_brackets_around_an_own_address_go_with_it() -> None:
+    text = "el pago no aparece. escríbanme a <ana@empresa.com>."
+    assert shown_description(text, "ana@empresa.com", None, COUNTRIES, 3) == "el pago no aparece."
+
+
+@pytest.mark.parametrize("filler", [":" * 1500, " :" * 2400, "," * 4900, ".-" * 2000, " ," * 2400])
+def test_long_runs_of_punctuation_are_read_in_linear_time(filler: str) -> None:
+    import time
+
+    text = "el pago por PSE falla siempre " + filler + " b ana@empresa.com"
+    started = time.perf_counter()
+    shown_description(text, "ana@empresa.com", None, COUNTRIES, 3)
+    assert time.perf_counter() - started < 0.5  # was 4 s to 140 s (a backtracking lead-in pattern)
+
+
+@pytest.mark.parametrize(
+    "request_type, text",
+    [
+        ("credenciales_no_funcionan", "Hola, tengo un problema: se me bloqueó el usuario por intentos fallidos"),
+        ("sin_acceso_sftp", "tengo una falla: el módulo de transferencia de archivos no abre"),
+    ],
+)
+def test_what_follows_the_colon_is_the_problem(catalog: Catalog, request_type: str, text: str) -> None:
+    assert not wording.names_only_the_type(text, catalog.request_type(request_type), catalog)
+
+
+@pytest.mark.parametrize(
+    "request_type, text",
+    [
+        ("debito_automatico", "quisiera información sobre el débito automático de ecollect"),
+        ("integracion_erp", "Tengo una inquietud con la integración con el ERP"),
+    ],
+)
+def test_openings_framed_as_a_question_or_request_for_information_only_name_the_type(
+    catalog: Catalog, request_type: str, text: str
+) -> None:
+    assert wording.names_only_the_type(text, catalog.request_type(request_type), catalog)

@@ -31,7 +31,7 @@ from bot.dialogue.slots import (
     empty,
 )
 from bot.dialogue.turn import Button, Say, Turn, payload
-from bot.dialogue.wording import says_yes_or_no
+from bot.dialogue.wording import leaning
 from bot.kb.model import Article, Match
 from bot.text import normalize
 
@@ -104,8 +104,9 @@ def read_verdict(turn: Turn) -> Optional[str]:
         return DECLINED
     if _HELPFUL_WORDS.search(words):
         return HELPFUL
-    if turn.confidence >= VERDICT_CONFIDENCE and turn.intent in ("affirm", "deny") and says_yes_or_no(turn.text):
-        return HELPFUL if turn.intent == "affirm" else DECLINED
+    if turn.confidence >= VERDICT_CONFIDENCE and turn.intent in ("affirm", "deny"):
+        if leaning(turn.text) is (turn.intent == "affirm"):  # «no, no me sirvió» read as affirm is no «sí»
+            return HELPFUL if turn.intent == "affirm" else DECLINED
     return None
 
 

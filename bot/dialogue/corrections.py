@@ -12,6 +12,7 @@ from typing import Any, Optional
 
 from bot.catalog import RequestType
 from bot.dialogue.extract import (
+    AFFIRM_CONFIDENCE,
     ESCAPE_INTENTS,
     ESCAPE_MAX_WORDS,
     ITEM_OR_RETIRED,
@@ -35,6 +36,7 @@ from bot.dialogue.slots import (
     PHONE_CANDIDATES,
 )
 from bot.dialogue.turn import Turn
+from bot.dialogue.wording import says_yes_or_no
 from bot.text import word_count
 
 # "la descripción está mal, es: ..." / "... debería decir ...": the new text
@@ -49,6 +51,13 @@ _NEW_VALUE_MARKERS = (
 def _affirms(turn: Turn) -> bool:
     """A «sí» in words or the button; «sdfsdf» read as affirm must never send a ticket."""
     return is_yes_or_no(turn, "affirm")
+
+
+def _nothing_to_change(turn: Turn) -> bool:
+    """«así está bien», «nada, así está bien», the «Volver al resumen» button: yes or no, the summary again."""
+    if turn.intent not in ("affirm", "deny"):
+        return False
+    return turn.is_payload or (turn.confidence >= AFFIRM_CONFIDENCE and says_yes_or_no(turn.text))
 
 
 def answer_confirmation(turn: Turn, request_type: RequestType, reading: Reading) -> Optional[dict[str, Any]]:
@@ -70,7 +79,7 @@ def answer_correction_field(turn: Turn, request_type: RequestType, reading: Read
     correction = read_correction(turn, request_type, reading)
     if correction:
         return {**correction, CORRECTION_FIELD: None}
-    if _affirms(turn) or is_yes_or_no(turn, "deny"):
+    if _nothing_to_change(turn):
         # "Volver al resumen" / "así está bien" / «nada, así está bien»: nothing to change, the summary again.
         return {AWAITING_CORRECTION: False, CORRECTION_FIELD: None}
     if is_escape(turn, ESCAPE_INTENTS):

@@ -30,7 +30,13 @@ _LEAD_IN = re.compile(
     r")?[\s:]*$",
     re.IGNORECASE,
 )
-_TRAILING = re.compile(r"[\s,;:-]+$")
+# A lead-in is never longer than this; looking further back only gives the regex more to try.
+_LEAD_IN_WINDOW = 60
+# What may follow a datum that is taken out: the end of a clause («…, escríbanme a ana@x.com.» / end of text).
+_CLAUSE_END = re.compile(r"^[>)\]\"»']*\s*(?:[.,;!?\n]|$)")
+_CLAUSE_START = re.compile(r"(?:^|[.,;:!?\n])\s*$")
+_OPENERS = re.compile(r"[<(\[\"«']*$")
+_JOINED = re.compile(r"^[\s,;.:-]*(?:[,;.:-]|\b(?:y|o)\b)", re.IGNORECASE)
 
 
 def _digits(value: str) -> str:
@@ -58,8 +64,30 @@ def shown_description(
         return text
     rest = text
     for found in sorted(own, key=lambda f: -f.start):
-        before = _LEAD_IN.sub("", rest[: found.start])
-        rest = before + rest[found.end :]
-    rest = _TRAILING.sub("", rest).strip()
+        cut = _cut_from(rest, found)
+        if cut is not None:
+            rest = rest[:cut] + _CLOSERS.sub("", rest[found.end :], count=1)
+    rest = rest.rstrip(" \t\r\n,;:-").lstrip(" \t\r\n,;:.-").strip()  # str methods: linear on «,,,,…»
     rest = re.sub(r"\s+([,.;])", r"\1", rest)
     return rest if word_count(rest) >= max(min_words, 1) else text
+
+
+_CLOSERS = re.compile(r"^[>)\]\"»']*")
+
+
+def _cut_from(text: str, found: Found) -> Optional[int]:
+    """Where the datum's clause starts, when the datum stands in a clause of its own; else None (it stays).
+
+    «el botón falla, escríbanme a ana@x.com» loses «, escríbanme a ana@x.com»;
+    «cambiar el correo de pedro@x.com a ana@x.com» and «no llegan a mi correo
+    ana@x.com desde el lunes» keep it: the address is what the sentence is about.
+    """
+    if not _CLAUSE_END.match(text[found.end :]):
+        return None
+    window = max(0, found.start - _LEAD_IN_WINDOW)
+    before = _OPENERS.sub("", text[window : found.start])
+    lead_in = _LEAD_IN.search(before)
+    start = window + (lead_in.start() if lead_in else len(before))
+    if _CLAUSE_START.search(text[:start]) or _JOINED.match(text[start : found.start]):
+        return start
+    return None

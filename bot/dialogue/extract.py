@@ -16,7 +16,7 @@ from bot.catalog import Catalog, Country, RequestType, RetiredOption
 from bot.contacts import Found, find_emails, find_phones, words_besides_contacts
 from bot.dialogue.slots import COUNTRY, DESCRIPTION, EMAIL, EMAIL_QUESTIONED, ITEM, ORIGINAL_TEXT, PHONE, PHONE_COUNTRY
 from bot.dialogue.turn import Turn
-from bot.dialogue.wording import names_only_the_type, says_yes_or_no, side_question
+from bot.dialogue.wording import leaning, names_only_the_type, side_question
 from bot.text import normalize, word_count
 from bot.validation import check_option, suggest_email
 
@@ -176,15 +176,26 @@ def item_or_retired(turn: Turn, reading: Reading, request_type: RequestType) -> 
 
 
 def is_yes_or_no(turn: Turn, intent: Optional[str] = None) -> bool:
-    """An affirm or deny (``intent`` only, when given) the words bear out: «xyz» read as affirm is none."""
+    """An affirm or deny (``intent`` only, when given) the words bear out.
+
+    «xyz» read as affirm is none, and neither is «no no no» or «no, está bien,
+    el correo es otro»: an affirm needs words that lean to yes (a ticket is
+    sent on it), a deny words that lean to no.
+    """
     if turn.intent not in ((intent,) if intent else ("affirm", "deny")):
         return False
-    return turn.is_payload or (turn.confidence >= AFFIRM_CONFIDENCE and says_yes_or_no(turn.text))
-
-
-def asks_aside(turn: Turn, requested: str) -> Optional[dict[str, Any]]:
-    """«¿cuánto tarda la respuesta?» while a datum is asked: answered, never taken as the datum."""
     if turn.is_payload:
+        return True
+    return turn.confidence >= AFFIRM_CONFIDENCE and leaning(turn.text) is (turn.intent == "affirm")
+
+
+def asks_aside(turn: Turn, requested: str, reading: Reading) -> Optional[dict[str, Any]]:
+    """«¿cuánto tarda la respuesta?» while a datum is asked: answered, never taken as the datum.
+
+    A message that also carries an e-mail or a phone («3001234567, ¿para qué
+    lo necesitan?») answers too: the datum is taken.
+    """
+    if turn.is_payload or reading.emails or reading.phones:
         return None
     kind = side_question(turn.text)
     return {SIDE_QUESTION: kind, requested: None} if kind else None
@@ -232,7 +243,7 @@ def extract_answer(
     turn: Turn, slots: Mapping[str, Any], request_type: RequestType, reading: Reading, requested: str
 ) -> Optional[dict[str, Any]]:
     """What an answer to the ``requested`` datum (not the summary) fills; None when it is no answer."""
-    aside = asks_aside(turn, requested)
+    aside = asks_aside(turn, requested, reading)
     if aside is not None:
         return aside
     if requested == DESCRIPTION:

@@ -18,16 +18,20 @@ from bot.text import normalize
 # Words that answer yes or no, accent-free, with repeated letters collapsed
 # («siii», «noo»). Every affirm and deny example of the training data has one
 # (tests/test_wording.py checks it); a message without any is no yes/no, whatever the NLU says.
-_YES_NO_WORDS = frozenset(
+_YES_WORDS = frozenset(
     re.sub(r"(.)\1+", r"\1", word)
     for word in (
-        "si sip simon dale claro correcto enviar envia enviala mandala manda bien listo ok okay okey oki ya "
+        "si sip simon dale claro correcto enviar envia enviala mandala manda bien listo ok okay okey oki okis ya "
         "acuerdo exacto exactamente asi perfecto va orale afirmativo supuesto eso confirmo confirmar adelante "
-        "sale aja vale bueno seguro obvio yes venga genial excelente hagale sirvio sirve "
-        "no nel nada nop nope negativo ninguno ninguna incorrecto tampoco nunca jamas"
+        "sale aja vale bueno seguro obvio yes yep venga genial excelente hagale sirvio sirve"
     ).split()
 )
-_YES_NO_SYMBOLS = ("👍", "👌", "✅", "👎", "❌")
+_NO_WORDS = frozenset(
+    re.sub(r"(.)\1+", r"\1", word)
+    for word in "no nel nada nop nope nones negativo ninguno ninguna incorrecto tampoco nunca jamas".split()
+)
+_YES_SYMBOLS = ("👍", "👌", "✅", "✔", "🆗")
+_NO_SYMBOLS = ("👎", "❌")
 
 # Words that carry no detail of a problem: greetings, politeness, function
 # words, and the framing of a request («tengo un inconveniente con …»).
@@ -42,7 +46,8 @@ _FILLER = frozenset(
         "necesito necesitamos necesita quiero queremos quisiera quisieramos requiero requerimos ocupo "
         "ayuda ayudar ayudame ayudenme ayudan ayudarme apoyo soporte asesoria orientacion "
         "problema problemas inconveniente inconvenientes falla fallas dificultad dificultades novedad novedades "
-        "tema temas asunto caso consulta duda dudas solicitud pregunta "
+        "tema temas asunto caso consulta duda dudas solicitud pregunta preguntas inquietud inquietudes "
+        "informacion colaborar colaboren colaboran colaboracion "
         "presenta presentando presentamos teniendo relacionado relacionada respecto referente acerca "
         "pasa pasando sucede ocurre esta pasando favor"
     ).split()
@@ -55,7 +60,8 @@ DETAIL_MIN_WORDS = 3
 _FRAMING = frozenset(
     (
         "problema problemas inconveniente inconvenientes falla fallas dificultad dificultades novedad novedades "
-        "duda dudas consulta tema asunto caso ayuda ayudar ayudame ayudenme apoyo soporte error errores"
+        "duda dudas consulta tema asunto caso ayuda ayudar ayudame ayudenme apoyo soporte error errores "
+        "inquietud inquietudes pregunta preguntas informacion colaborar colaboren colaboran"
     ).split()
 )
 _GREETING_OR_HELP = frozenset("hola ola holi buenas buenos buen dia dias tardes noches saludos ayuda".split())
@@ -68,10 +74,15 @@ _TIME_QUESTION = re.compile(
     r"|\bcuando\s+(?:me\s+)?(?:responden|contestan|llaman|atienden|van a responder|van a llamar|me escriben)\b"
 )
 _WHY_QUESTION = re.compile(
-    r"\b(?:para que|por que|pa que)\s+(?:me\s+)?(?:necesitas|necesitan|necesita|quieres|quieren|pides|piden|"
-    r"preguntas|preguntan|ocupas|ocupan)\b"
+    r"\b(?:para que|por que|pa que)\s+(?:me\s+)?(?:lo\s+|la\s+|los\s+)?(?:necesitas|necesitan|necesita|quieres|quieren|"
+    r"pides|piden|preguntas|preguntan|ocupas|ocupan)"
+    r"(?:\s+(?:eso|esto|todo eso|esa informacion|tanta informacion|ese dato|esos datos|mis datos|datos|"
+    r"tantos datos|tantas cosas|la descripcion|saber(?:lo)?|"
+    r"mi correo|mi telefono|mi celular|mi numero))?\s*$"
     r"|\b(?:es obligatorio|es necesario|tengo que contarte|hace falta)\s*$"
 )
+# Longer messages asking such a question tell something too («… desde ayer, ¿cuánto tardan en resolver?»): kept.
+SIDE_QUESTION_MAX_WORDS = 8
 # What side_question returns: the response that answers it.
 SIDE_TIME = "utter_side_question_time"
 SIDE_WHY = "utter_side_question_why"
@@ -82,16 +93,36 @@ def _collapsed(word: str) -> str:
 
 
 def words_of(text: str) -> list[str]:
-    return [w for w in normalize(text).split() if any(c.isalnum() for c in w)]
+    """The words, without the «.», «-», «+» or «/» that ``normalize`` keeps around them («Sí.» is «si»)."""
+    words = (w.strip(".+/-") for w in normalize(text).split())
+    return [w for w in words if any(c.isalnum() for c in w)]
 
 
 def says_yes_or_no(text: str) -> bool:
     """The words hold a yes or a no («sí», «dale», «nada», «👍»); a button always does."""
+    return leaning(text) is not None
+
+
+def leaning(text: str) -> Optional[bool]:
+    """True for a yes, False for a no, None for neither: the first yes or no word decides.
+
+    «no, está bien» and «no no no» lean to no although they hold «bien» or
+    read as affirm to the NLU; «sí, no hay problema» leans to yes. A button
+    («/affirm») is a yes or no the customer tapped.
+    """
     if text.startswith("/"):
+        return not text.startswith("/deny")
+    for word in words_of(text):
+        collapsed = _collapsed(word)
+        if collapsed in _YES_WORDS:
+            return True
+        if collapsed in _NO_WORDS:
+            return False
+    if any(symbol in text for symbol in _NO_SYMBOLS):
+        return False
+    if any(symbol in text for symbol in _YES_SYMBOLS):
         return True
-    if any(symbol in text for symbol in _YES_NO_SYMBOLS):
-        return True
-    return any(_collapsed(w) in _YES_NO_WORDS for w in words_of(text))
+    return None
 
 
 def greeting_or_help_only(text: str) -> bool:
@@ -121,6 +152,9 @@ def names_only_the_type(text: str, request_type: RequestType, catalog: Catalog) 
     Such an opening chooses the request type but is no description: the
     agent would receive a ticket that says nothing, so the form asks.
     """
+    told = text.rpartition(":")[2]
+    if ":" in text and len(words_of(told)) >= DETAIL_MIN_WORDS and not any(w in _FRAMING for w in words_of(told)):
+        return False  # «tengo un problema: se me bloqueó el usuario…»: after the colon comes the problem
     words = words_of(text)
     if not any(w in _FRAMING for w in words):
         return False  # «se me bloqueó el usuario por intentos fallidos» tells what happened
@@ -136,7 +170,9 @@ def side_question(text: str) -> Optional[str]:
     """
     if "?" not in text and "¿" not in text:
         return None
-    words = normalize(text)
+    if len(words_of(text)) > SIDE_QUESTION_MAX_WORDS:
+        return None
+    words = normalize(text).rstrip(" .")
     if _WHY_QUESTION.search(words):
         return SIDE_WHY
     if _TIME_QUESTION.search(words):
