@@ -101,17 +101,28 @@ CONTACT_FILLER = frozenset(
 )
 
 
-def words_besides_contacts(text: str, found: Sequence[Found]) -> list[str]:
-    """The words of ``text`` that are neither the ``found`` contact data nor the filler around it."""
+def may_hold_contacts(text: str) -> bool:
+    """Whether an e-mail or a phone could be in ``text``: the matchers are skipped when none could."""
+    return "@" in text or sum(ch.isdigit() for ch in text) >= 7
+
+
+def blank_contacts(text: str, found: Sequence[Found]) -> str:
+    """``text`` with the ``found`` contact data blanked out."""
     rest = text
     for span in sorted(found, key=lambda f: -f.start):
         rest = rest[: span.start] + " " + rest[span.end :]
-    return [w for w in normalize(rest).split() if w not in CONTACT_FILLER and any(c.isalpha() for c in w)]
+    return rest
+
+
+def words_besides_contacts(text: str, found: Sequence[Found]) -> list[str]:
+    """The words of ``text`` that are neither the ``found`` contact data nor the filler around it."""
+    words = normalize(blank_contacts(text, found)).split()
+    return [w for w in words if w not in CONTACT_FILLER and any(c.isalpha() for c in w)]
 
 
 def only_contacts(text: str, countries: Sequence[str]) -> bool:
     """The message gives an e-mail or a phone and nothing else ("mi cel es 315 777 8899")."""
-    if "@" not in text and sum(ch.isdigit() for ch in text) < 7:
-        return False  # runs on every message: skip the matchers when nothing could match
+    if not may_hold_contacts(text):
+        return False  # runs on every message
     found = find_contacts(text, countries)
     return bool(found) and not words_besides_contacts(text, found)

@@ -135,6 +135,11 @@ class RetiredOptionCheck(GraphComponent):
     def __init__(self, threshold: float, ambiguity_threshold: float) -> None:
         self.threshold = threshold
         self.ambiguity_threshold = ambiguity_threshold
+        # Built once: every parse of every message runs ``process``.
+        self.pairs: Dict[FrozenSet[str], Tuple[RetiredOption, str]] = {
+            frozenset((retired.intent, owner.intent)): (retired, owner.intent)
+            for retired, owner in get_catalog().retired_with_owners()
+        }
 
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
@@ -155,17 +160,11 @@ class RetiredOptionCheck(GraphComponent):
         return top < self.threshold or top - float(second.get(PREDICTED_CONFIDENCE_KEY) or 0) < self.ambiguity_threshold
 
     def process(self, messages: List[Message]) -> List[Message]:
-        catalog = get_catalog()
-        pairs: Dict[FrozenSet[str], Tuple[RetiredOption, str]] = {}
-        for retired in catalog.retired:
-            owner = catalog.request_type(retired.request_type_id)
-            if owner is not None:
-                pairs[frozenset((retired.intent, owner.intent))] = (retired, owner.intent)
         for message in messages:
             ranking = list(message.get(INTENT_RANKING_KEY) or [])
             if len(ranking) < 2:
                 continue
-            found = pairs.get(frozenset((ranking[0].get(INTENT_NAME_KEY), ranking[1].get(INTENT_NAME_KEY))))
+            found = self.pairs.get(frozenset((ranking[0].get(INTENT_NAME_KEY), ranking[1].get(INTENT_NAME_KEY))))
             if found is None:
                 continue
             retired, owner_intent = found

@@ -176,12 +176,7 @@ def heldout_groups(catalog: Catalog, heldout: dict[str, list[str]]) -> dict[str,
 
 def cartera_pair(catalog: Catalog) -> list[tuple[str, str]]:
     """(request-type intent, retired intent) pairs whose confusion is the costly one."""
-    pairs = []
-    for retired in catalog.retired:
-        owner = catalog.request_type(retired.request_type_id)
-        if owner is not None:
-            pairs.append((owner.intent, retired.intent))
-    return pairs
+    return [(owner.intent, retired.intent) for retired, owner in catalog.retired_with_owners()]
 
 
 # ----------------------------------------------------------------- reporting

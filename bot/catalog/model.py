@@ -246,6 +246,11 @@ class Catalog:
     def retired_intents(self) -> list[str]:
         return [r.intent for r in self.retired]
 
+    def retired_with_owners(self) -> list[tuple[RetiredOption, RequestType]]:
+        """Each retired option with the request type it was an option of (the loader checks it exists)."""
+        found = ((r, self.request_type(r.request_type_id)) for r in self.retired)
+        return [(r, owner) for r, owner in found if owner is not None]
+
     def all_options(self) -> list[Option]:
         return [o for rt in self.request_types for f in rt.fields for o in f.options]
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from typing import Optional, Sequence
 
-from bot.contacts import Found, find_contacts
+from bot.contacts import Found, find_contacts, may_hold_contacts
 from bot.text import word_count
 
 # The words that introduce a contact datum, right before it (matched on the text as written).
@@ -57,7 +57,7 @@ def shown_description(
 
     ``text`` itself when fewer than ``min_words`` words would be left.
     """
-    if not text or ("@" not in text and sum(ch.isdigit() for ch in text) < 7):
+    if not text or not may_hold_contacts(text):
         return text
     own = [f for f in find_contacts(text, countries) if _is_own(f, email, phone)]
     if not own:

@@ -13,7 +13,7 @@ from functools import cached_property
 from typing import Any, Mapping, Optional
 
 from bot.catalog import Catalog, Country, RequestType, RetiredOption
-from bot.contacts import Found, find_emails, find_phones, words_besides_contacts
+from bot.contacts import Found, blank_contacts, find_emails, find_phones, words_besides_contacts
 from bot.dialogue.slots import COUNTRY, DESCRIPTION, EMAIL, EMAIL_QUESTIONED, ITEM, ORIGINAL_TEXT, PHONE, PHONE_COUNTRY
 from bot.dialogue.turn import Turn
 from bot.dialogue.wording import leaning, names_only_the_type, side_question
@@ -93,10 +93,7 @@ class Reading:
     @cached_property
     def without_contacts(self) -> str:
         """The text with its e-mails and phones blanked out."""
-        rest = self.text
-        for found in sorted(self.contacts, key=lambda f: -f.start):
-            rest = rest[: found.start] + " " + rest[found.end :]
-        return rest
+        return blank_contacts(self.text, self.contacts)
 
     @cached_property
     def word_count(self) -> int:

@@ -29,7 +29,8 @@ from bot.dialogue.slots import (
     REQUEST_TYPE,
 )
 from bot.dialogue.turn import Button, Say, payload
-from bot.validation import format_phone, likelier_first
+from bot.dialogue.validate import phone_countries
+from bot.validation import format_phone
 
 
 def type_path(request_type: RequestType, catalog: Catalog) -> str:
@@ -89,8 +90,7 @@ def ask(slot: str, slots: Mapping[str, Any], catalog: Catalog) -> list[Say]:
         return [Say("utter_question_phone")]
     if slot == PHONE_COUNTRY:
         candidates: Mapping[str, str] = slots.get(PHONE_CANDIDATES) or {}
-        known = [c.id for c in catalog.countries if c.id in candidates]
-        countries = [c for c in (catalog.country(i) for i in likelier_first(known, slots.get(EMAIL))) if c]
+        countries = phone_countries(candidates, slots.get(EMAIL), catalog)
         buttons = tuple(Button(c.name, payload("inform", country=c.id)) for c in countries)
         return [
             Say(

@@ -8,9 +8,9 @@ countries asks the country, an e-mail that looks mistyped is shown back.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Optional
 
-from bot.catalog import Catalog, RetiredOption
+from bot.catalog import Catalog, Country, RetiredOption
 from bot.dialogue.extract import ITEM_OR_RETIRED, UNPARSED
 from bot.dialogue.slots import (
     CONFIRMATION,
@@ -91,15 +91,19 @@ def _validate_phone(value: Any, slots: Mapping[str, Any], catalog: Catalog) -> V
     return {PHONE: None, PHONE_CANDIDATES: None}, [Say(f"utter_invalid_phone_{check.problem}", {"value": str(value)})]
 
 
+def phone_countries(candidates: Mapping[str, str], email: Optional[str], catalog: Catalog) -> list[Country]:
+    """The countries a phone is valid in, the one the e-mail's domain names first (asked, never assumed)."""
+    known = [c.id for c in catalog.countries if c.id in candidates]
+    return [c for c in map(catalog.country, likelier_first(known, email)) if c is not None]
+
+
 def _validate_phone_country(value: Any, slots: Mapping[str, Any], catalog: Catalog) -> Validated:
     stored: Any = slots.get(PHONE_CANDIDATES)
     candidates: Mapping[str, str] = stored if valid_candidates(stored, catalog) else {}
     country = str(value).upper() if value else None
     if country and country in candidates:
         return {PHONE: candidates[country], COUNTRY: country, PHONE_CANDIDATES: None, PHONE_COUNTRY: None}, []
-    known = [c.id for c in catalog.countries if c.id in candidates]
-    ordered = [catalog.country(i) for i in likelier_first(known, slots.get(EMAIL))]
-    names = " o ".join(c.name for c in ordered if c is not None)
+    names = " o ".join(c.name for c in phone_countries(candidates, slots.get(EMAIL), catalog))
     return {PHONE_COUNTRY: None}, [Say("utter_invalid_phone_country", {"countries": names})]
 
 
