@@ -56,6 +56,21 @@ def review_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[st
         engine.dispose()
 
 
+@pytest.fixture(autouse=True)
+def still_clock(monkeypatch: pytest.MonkeyPatch) -> datetime:
+    """The accounts' clock stands still; ``wait_out`` is how time passes.
+
+    The first wait is one second, and on a loaded CI machine two test requests
+    (each starts a server) took longer than that: the wait ran out before the
+    attempt it should have refused. Frozen, the figures are exact.
+    """
+    import bot.review.accounts as accounts
+
+    now = datetime.now(timezone.utc)
+    monkeypatch.setattr(accounts, "_now", lambda: now)
+    return now
+
+
 def retry_after(response) -> int:
     assert response.status == 429, response.text
     return int(response.headers["retry-after"])
