@@ -329,12 +329,12 @@ def test_the_jsm_lookup_for_someone_elses_ticket_happens_in_the_mail_job(
 ) -> None:
     ticket, jsm_key = delivered_ticket(store, jsm_server, conversation_id=VICTIM_ID, channel=VICTIM_CHANNEL, email=VICTIM)
     jsm_server.fake.set_status(jsm_key, "En curso", datetime(2024, 5, 3, 15, 42, tzinfo=ZoneInfo("UTC")))
-    jsm_server.fake.script("GET", "/rest/servicedeskapi/request/{key}", Scripted(after=True, delay=1.5))
+    jsm_server.fake.script("GET", "/rest/servicedeskapi/request/{key}", Scripted(after=True, delay=6.0))
 
     started = time.monotonic()
-    existing = status(attacker(f"estado de {ticket.key}"), {}, catalog, store, live=client(timeout=5), postman=postman)
+    existing = status(attacker(f"estado de {ticket.key}"), {}, catalog, store, live=client(timeout=10), postman=postman)
     elapsed = time.monotonic() - started
-    assert elapsed < 1.0, f"the chat waited {elapsed:.2f} s: JSM was called on its path"
+    assert elapsed < 4.0, f"the chat waited {elapsed:.2f} s: JSM was called on its path"
     missing = status(attacker("estado de ECO-000777"), {}, catalog, store, live=client(timeout=5), postman=postman)
     assert shown(existing).replace(ticket.key, "ECO-?") == shown(missing).replace("ECO-000777", "ECO-?")
 
