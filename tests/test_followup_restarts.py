@@ -191,8 +191,8 @@ def test_agent_comments_reach_whatsapp_once_and_in_order_while_the_worker_and_ra
     with stopped(assistant, RASA):
         reply(assistant, key, comments[5])
         reply(assistant, key, comments[6])
-        time.sleep(2.0)  # the worker tried the sixth: with Rasa down it waits, unsent
-        assert arrived() == 5, sent_to(assistant, customer, mark)
+        wait_until(lambda: "Rasa" in (thread.messages(key)[5].last_error or ""), "el intento del sexto", timeout=30)
+        assert arrived() == 5, sent_to(assistant, customer, mark)  # with Rasa down it waits, unsent
         sixth = thread.messages(key)[5]
         assert sixth.delivery_status == PENDING and "Rasa" in (sixth.last_error or ""), sixth
     reply(assistant, key, comments[7])

@@ -36,7 +36,7 @@ def jsm_settings() -> JsmSettings:
     return Settings.from_env().tickets.jsm
 
 
-def client(timeout: float = 2.0) -> JsmClient:
+def client(timeout: float = 5.0) -> JsmClient:
     return JsmClient(jsm_settings(), timeout=timeout)
 
 
@@ -87,7 +87,7 @@ def test_documented_errors_are_sorted_by_what_to_do(jsm_env: dict[str, str], jsm
     with pytest.raises(JsmUnavailable, match="500"):
         client().create_request(body)
 
-    fake.script("POST", REQUEST, Scripted(201, {}, delay=1.5))
+    fake.script("POST", REQUEST, Scripted(201, {}, delay=6.0))
     with pytest.raises(JsmUnavailable, match="a tiempo"):
         client(timeout=0.5).create_request(body)
 
@@ -209,7 +209,7 @@ def test_status_comes_live_from_jsm_and_is_remembered(jsm_env: dict[str, str], j
     jsm_server.down()
     started = datetime.now(timezone.utc)
     (offline,) = ask("quiero saber el estado de mi caso", "c-own", store, catalog, client(timeout=1))
-    assert (datetime.now(timezone.utc) - started).total_seconds() < 3
+    assert (datetime.now(timezone.utc) - started).total_seconds() < 10  # a down JSM refuses at once; 1 s timeout
     assert offline.response == "utter_ticket_status_jsm" and offline.kwargs["status"] == "En curso"
 
 

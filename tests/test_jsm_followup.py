@@ -188,10 +188,10 @@ def attachments_store(desk: Desk, catalog: Catalog) -> AttachmentStore:
     return AttachmentStore.from_settings(catalog, desk.settings)
 
 
-def delivery(desk: Desk, catalog: Catalog, **settings: float) -> DeskDelivery:
+def delivery(desk: Desk, catalog: Catalog, timeout: float = 5.0, **settings: float) -> DeskDelivery:
     outbox = OutboxSettings(retry_base_seconds=settings.get("base", 30.0), retry_max_seconds=3600.0)
     return DeskDelivery(
-        desk.thread, desk.client(timeout=1.0), attachments_store(desk, catalog), tickets=desk.store, settings=outbox
+        desk.thread, desk.client(timeout=timeout), attachments_store(desk, catalog), tickets=desk.store, settings=outbox
     )
 
 
@@ -290,8 +290,8 @@ def test_a_comment_jsm_refuses_is_failed_with_its_reason(desk: Desk, catalog: Ca
 def test_a_lost_answer_does_not_post_the_reply_twice(desk: Desk, catalog: Catalog) -> None:
     ticket, jsm_key = desk.delivered()
     desk.thread.from_customer(ticket_ref(ticket), "¿ya lo revisaron?", source="wa:SM4", to_jsm=True)
-    desk.fake.script("POST", f"{REQUEST}/{{key}}/comment", Scripted(201, after=True, delay=2.0))
-    delivery(desk, catalog).run_once("w1")  # JSM posts it, the answer is lost to the timeout
+    desk.fake.script("POST", f"{REQUEST}/{{key}}/comment", Scripted(201, after=True, delay=6.0))
+    delivery(desk, catalog, timeout=1.0).run_once("w1")  # JSM posts it, the answer is lost to the timeout
     desk.thread.requeue([m.id for m in desk.thread.messages(ticket.key)])
     delivery(desk, catalog).run_once("w1")
     assert len(desk.fake.comments[jsm_key]) == 1

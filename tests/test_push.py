@@ -85,7 +85,7 @@ def run(push: Any, action: Callable[[], Awaitable[T]]) -> T:
     return asyncio.run(main())
 
 
-def wait_for(check: Callable[[], Optional[T]], seconds: float = 5.0) -> T:
+def wait_for(check: Callable[[], Optional[T]], seconds: float = 30.0) -> T:
     """The channels note addresses in the background: wait until the note is there."""
     deadline = time.monotonic() + seconds
     while True:

@@ -498,7 +498,7 @@ def installed(service_url: str, member: str = "28:bot-1") -> dict[str, Any]:
 
 def stored_address(bot: Harness) -> Any:
     """The address book entry of the test's customer; notes are written on their own thread, so wait a little."""
-    for _ in range(100):
+    for _ in range(600):  # up to 30 s: a loaded machine's background thread may be late
         address = bot.channel.inbound.book.get("teams:29:user-1")
         if address is not None:
             return address
