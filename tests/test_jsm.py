@@ -209,7 +209,7 @@ def test_status_comes_live_from_jsm_and_is_remembered(jsm_env: dict[str, str], j
     jsm_server.down()
     started = datetime.now(timezone.utc)
     (offline,) = ask("quiero saber el estado de mi caso", "c-own", store, catalog, client(timeout=1))
-    assert (datetime.now(timezone.utc) - started).total_seconds() < 10  # a down JSM refuses at once; 1 s timeout
+    assert (datetime.now(timezone.utc) - started).total_seconds() < 3
     assert offline.response == "utter_ticket_status_jsm" and offline.kwargs["status"] == "En curso"
 
 

@@ -276,10 +276,12 @@ def test_transient_failures_are_retried_with_backoff(
     the_worker = worker(store, timeout=1.0 if answer.delay else 5.0)  # only the timeout case needs a short wait
     before = datetime.now(timezone.utc)
     the_worker.run_once()
+    after = datetime.now(timezone.utc)
     waiting = store.get(ticket.key)
     assert waiting.delivery_status == "pending" and error in waiting.last_error and waiting.delivery_attempts == 1
-    if answer.status == 429:  # Retry-After, although the backoff alone would say 0.05 s
+    if answer.status == 429:  # Retry-After (1 s) from the call, although the backoff alone would say 0.05 s
         assert (waiting.next_attempt_at - before).total_seconds() >= 0.99
+        assert (waiting.next_attempt_at - after).total_seconds() <= 1.0
     until(lambda: store.get(ticket.key).delivery_status == "delivered", the_worker.run_once)
     assert len(fake.requests) == 1 and store.get(ticket.key).last_error is None
     assert "pendiente" not in cli("tickets", "list", env=mapped).stdout
